@@ -1,0 +1,284 @@
+"""POST /v1/chat/completions: auth, size limit, parse, plan, forward with failover, relay.
+
+A raw ASGI endpoint: the hot path stays a few function calls deep. Failover moves to the next
+candidate while nothing has reached the client; after the first byte of a stream, a failure
+ends the stream with an OpenAI-style error event. A client that disconnects cancels the
+upstream call (DisconnectGuard). Learning is handed to the Learner after the answer is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from gateway.asgi import (
+    ClientGone,
+    DisconnectGuard,
+    Receive,
+    Scope,
+    Send,
+    header,
+    read_body,
+    send_error,
+    send_json,
+)
+from gateway.config import ModelConfig
+from gateway.errors import GatewayError, bad_request, upstream_failed
+from gateway.learning import Exchange
+from gateway.router import Plan
+from gateway.validity import StreamTally, check_completion, structural_problem
+from policies.reward import Outcome
+from providers.base import ProviderError, UpstreamInvalid, UpstreamStatus
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+log = logging.getLogger("bayesgate.chat")
+perf = time.perf_counter
+
+# Keys a client may not set: they could redirect the call or change its credentials.
+_DROPPED = frozenset({"api_base", "base_url", "api_key", "api_version", "extra_headers",
+                      "headers", "extra_body", "custom_llm_provider", "organization",
+                      "mock_response", "litellm_params", "azure_ad_token", "deployment_id"})
+
+
+async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
+    gateway: Gateway = scope["state"]["gateway"]
+    started = perf()
+    try:
+        caller = gateway.auth.check(scope)
+        request = parse_request(await read_body(scope, receive,
+                                                gateway.config.server.max_body_bytes))
+        plan = gateway.router.plan(request.get("model"))
+    except GatewayError as exc:
+        gateway.stats.requests[str(exc.status)] += 1
+        await send_error(send, exc)
+        return
+    except ClientGone:
+        return
+    call = Call(gateway, plan, request, caller=caller, started=started,
+                client_retries=_retry_count(scope))
+    guard = DisconnectGuard(receive)
+    try:
+        if request.get("stream"):
+            await call.stream(send, guard)
+        else:
+            await call.complete(send, guard)
+    except GatewayError as exc:
+        gateway.stats.requests[str(exc.status)] += 1
+        guard.complete()
+        await send_error(send, exc)
+    except asyncio.CancelledError:
+        if not guard.disconnected:
+            raise
+        # Python 3.11: the cancel came from our own guard, not from shutdown.
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        gateway.stats.client_disconnects += 1
+    finally:
+        guard.close()
+
+
+def parse_request(body: bytes) -> dict[str, Any]:
+    try:
+        request = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise bad_request(f"The request body is not valid JSON: {exc.args[0]}.") from None
+    if not isinstance(request, dict):
+        raise bad_request("The request body must be a JSON object.")
+    messages = request.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise bad_request("'messages' is required and must be a non-empty list.",
+                          param="messages")
+    if any(not isinstance(m, dict) for m in messages):
+        raise bad_request("Each entry of 'messages' must be an object.", param="messages")
+    if "stream" in request and not isinstance(request["stream"], bool | None):
+        raise bad_request("'stream' must be true or false.", param="stream")
+    for key in _DROPPED.intersection(request):
+        del request[key]
+    return request
+
+
+def _retry_count(scope: Scope) -> int:
+    raw = header(scope, b"x-stainless-retry-count")
+    if raw is None:
+        return 0
+    try:
+        return max(0, min(int(raw), 10))
+    except ValueError:
+        return 0
+
+
+class Call:
+    """One client request on its way through the candidates."""
+
+    def __init__(self, gateway: Gateway, plan: Plan, request: dict[str, Any], *, caller: str,
+                 started: float, client_retries: int) -> None:
+        self.gateway = gateway
+        self.plan = plan
+        self.request = request
+        self.caller = caller
+        self.started = started
+        self.client_retries = client_retries
+        self.upstream_s = 0.0
+        self.tries: dict[str, int] = {}
+
+    def _attempts(self) -> list[ModelConfig]:
+        attempts = list(self.plan.attempts)
+        if len(attempts) == 1:
+            attempts = attempts * 2  # one retry when there is nowhere else to go
+        return attempts
+
+    def _headers(self, model: ModelConfig) -> list[tuple[bytes, bytes]]:
+        overhead_ms = max(0.0, (perf() - self.started - self.upstream_s) * 1000)
+        return [(b"x-bayesgate-route", self.plan.route_name.encode()),
+                (b"x-bayesgate-model", model.name.encode()),
+                (b"x-bayesgate-decision", self.plan.decision_id.encode()),
+                (b"x-bayesgate-overhead-ms", f"{overhead_ms:.3f}".encode())]
+
+    def _count(self, model: ModelConfig, index: int) -> None:
+        counters = self.gateway.stats.counters(self.plan.route_name, model.name)
+        if index == 0 and self.plan.route is not None:
+            self.gateway.stats.selected(self.plan.route_name, model.name)
+        elif index > 0:
+            counters.failover_attempts += 1
+
+    def _failed(self, model: ModelConfig, exc: ProviderError, elapsed_s: float) -> None:
+        self.gateway.stats.counters(self.plan.route_name, model.name).failures += 1
+        if isinstance(exc, UpstreamStatus) and exc.retry_after_s:
+            self.gateway.router.cool_down(model.name, exc.retry_after_s)
+        self.gateway.learner.submit(Exchange(
+            self.plan.route_name, model.name,
+            Outcome(False, elapsed_s * 1000, self.tries.get(model.name, 0))))
+        self.tries[model.name] = self.tries.get(model.name, 0) + 1
+        log.info("attempt on %s failed: %s", model.name,
+                 self.gateway.redact(exc.message))
+
+    def _all_failed(self, last: ProviderError | None) -> GatewayError:
+        if last is None:
+            return upstream_failed(502, "No candidate model could be tried.")
+        message = self.gateway.redact(last.message)
+        return upstream_failed(last.status if last.status in (502, 504) else 502,
+                               f"Every candidate failed; the last error: {message}")
+
+    def _client_fault(self, exc: ProviderError) -> GatewayError:
+        return GatewayError(exc.status, self.gateway.redact(exc.message),
+                            code="upstream_rejected_request")
+
+    def _learn(self, model: ModelConfig, problem: str | None, latency_s: float,
+               usage: Any, completion_estimate: int = 0) -> None:
+        prompt = completion = 0
+        if isinstance(usage, dict):
+            prompt = _int(usage.get("prompt_tokens"))
+            completion = _int(usage.get("completion_tokens"))
+        elif completion_estimate:
+            completion = completion_estimate
+        counters = self.gateway.stats.counters(self.plan.route_name, model.name)
+        counters.answers += 1
+        if problem is not None:
+            counters.invalid += 1
+        retries = self.tries.get(model.name, 0) + self.client_retries
+        self.gateway.learner.submit(Exchange(
+            self.plan.route_name, model.name, Outcome(problem is None, latency_s * 1000, retries),
+            prompt_tokens=prompt, completion_tokens=completion, caller=self.caller,
+            messages=self.request.get("messages")))
+
+    async def complete(self, send: Send, guard: DisconnectGuard) -> None:
+        last: ProviderError | None = None
+        for index, model in enumerate(self._attempts()):
+            self._count(model, index)
+            provider = self.gateway.providers[model.provider]
+            began = perf()
+            try:
+                data = await provider.complete(self.request, upstream_model=model.upstream_name)
+                problem = structural_problem(data)
+                if problem is not None:
+                    raise UpstreamInvalid(problem)
+            except ProviderError as exc:
+                elapsed = perf() - began
+                self.upstream_s += elapsed
+                if exc.client_fault:
+                    raise self._client_fault(exc) from None
+                self._failed(model, exc, elapsed)
+                last = exc
+                continue
+            elapsed = perf() - began
+            self.upstream_s += elapsed
+            data["model"] = model.name
+            body = orjson.dumps(data)
+            guard.complete()
+            self.gateway.stats.requests["200"] += 1
+            await send_json(send, 200, body, self._headers(model))
+            self._learn(model, check_completion(data, self.request), elapsed, data.get("usage"))
+            return
+        raise self._all_failed(last)
+
+    async def stream(self, send: Send, guard: DisconnectGuard) -> None:
+        last: ProviderError | None = None
+        for index, model in enumerate(self._attempts()):
+            self._count(model, index)
+            provider = self.gateway.providers[model.provider]
+            chunks = provider.stream(self.request, upstream_model=model.upstream_name)
+            began = perf()
+            try:
+                first = await anext(chunks)
+            except (ProviderError, StopAsyncIteration) as exc:
+                elapsed = perf() - began
+                self.upstream_s += elapsed
+                await chunks.aclose()
+                error = (exc if isinstance(exc, ProviderError) else
+                         UpstreamInvalid("upstream stream ended before any chunk"))
+                if error.client_fault:
+                    raise self._client_fault(error) from None
+                self._failed(model, error, elapsed)
+                last = error
+                continue
+            ttft = perf() - began
+            self.upstream_s += ttft
+            await self._relay(send, guard, model, first, chunks, ttft)
+            return
+        raise self._all_failed(last)
+
+    async def _relay(self, send: Send, guard: DisconnectGuard, model: ModelConfig,
+                     first: dict[str, Any], chunks: Any, ttft_s: float) -> None:
+        headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"),
+                   (b"x-accel-buffering", b"no"), *self._headers(model)]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        self.gateway.stats.requests["200"] += 1
+        tally = StreamTally()
+        name = model.name
+        try:
+            chunk = first
+            while True:
+                chunk["model"] = name
+                tally.add(chunk)
+                await send({"type": "http.response.body", "more_body": True,
+                            "body": b"data: " + orjson.dumps(chunk) + b"\n\n"})
+                try:
+                    chunk = await anext(chunks)
+                except StopAsyncIteration:
+                    break
+            tally.done = True
+            guard.complete()
+            await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
+        except ProviderError as exc:
+            error = {"error": {"message": self.gateway.redact(exc.message),
+                               "type": "upstream_error", "param": None,
+                               "code": "upstream_stream_failed"}}
+            guard.complete()
+            await send({"type": "http.response.body",
+                        "body": b"data: " + orjson.dumps(error) + b"\n\n"})
+            self.gateway.stats.counters(self.plan.route_name, name).failures += 1
+        finally:
+            await chunks.aclose()
+        self._learn(model, tally.check(self.request), ttft_s, tally.usage,
+                    tally.completion_tokens_estimate())
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and value >= 0 else 0

@@ -1,0 +1,454 @@
+"""`gateway.yaml`: loaded once, `${VAR}` / `${VAR:-default}` interpolated, validated strictly.
+
+Parsing turns the YAML tree into frozen dataclasses; unknown keys, bad values and dangling
+references are collected (all of them, not only the first) into one ConfigError whose lines
+name the path, e.g. `routes.auto.fallback: unknown model 'gpt4o'`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from policies.posterior import Prior
+from policies.reward import RewardConfig
+
+PROVIDER_TYPES = ("openai", "litellm", "simulated")
+STORE_BACKENDS = ("memory", "redis")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(Exception):
+    """Every problem found in a config, one `path: message` line each."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(errors))
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    api_keys: Mapping[str, str] = field(default_factory=dict)  # name -> key
+    admin_keys: Mapping[str, str] = field(default_factory=dict)
+    max_body_bytes: int = 4_000_000
+    cors_origins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    backend: str = "memory"
+    url: str = "redis://127.0.0.1:6379/0"
+    prefix: str = "bayesgate"
+    sync_interval_s: float = 0.25
+    max_pending: int = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    name: str
+    type: str
+    base_url: str | None = None
+    api_key: str | None = None
+    timeout_s: float = 120.0
+    connect_timeout_s: float = 10.0
+    max_connections: int = 256
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SimulateConfig:
+    latency_ms: float = 300.0
+    jitter_ms: float = 50.0
+    error_rate: float = 0.0
+    invalid_rate: float = 0.0
+    output_tokens: int = 40
+    chunks: int = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    input_per_mtok: float
+    output_per_mtok: float
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    name: str
+    provider: str
+    upstream_name: str
+    family: str | None = None
+    cost: Price | None = None
+    prior: Prior | None = None
+    simulate: SimulateConfig = field(default_factory=SimulateConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowConfig:
+    candidates: tuple[str, ...] = ()
+    rate: float = 0.05
+    max_in_flight: int = 8
+
+
+@dataclass(frozen=True, slots=True)
+class RouteConfig:
+    name: str
+    candidates: tuple[str, ...]
+    fallback: str
+    cost_weight: float = 0.3
+    shadow: ShadowConfig = field(default_factory=ShadowConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    half_life_s: float | None = 3600.0
+    max_attempts: int = 3
+    retry_window_s: float = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    server: ServerConfig
+    store: StoreConfig
+    providers: Mapping[str, ProviderConfig]
+    models: Mapping[str, ModelConfig]
+    routes: Mapping[str, RouteConfig]
+    path: str | None = None
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every configured secret, for redaction."""
+        found = [p.api_key for p in self.providers.values() if p.api_key]
+        found += list(self.server.api_keys.values()) + list(self.server.admin_keys.values())
+        found += [v for p in self.providers.values() for v in p.headers.values()]
+        return tuple(s for s in found if len(s) >= 4)
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+
+
+def load(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> Config:
+    """Read, interpolate and validate a config file; raises ConfigError."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read config: {exc.strerror or exc}"]) from None
+    return loads(text, env=env, path=str(path))
+
+
+def loads(text: str, *, env: Mapping[str, str] | None = None, path: str | None = None) -> Config:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path or '<config>'}: not valid YAML: {exc}"]) from None
+    errors: list[str] = []
+    raw = _interpolate(raw if raw is not None else {}, env if env is not None else os.environ,
+                       "", errors)
+    config = _Parser(errors).config(raw, path)
+    if errors:
+        raise ConfigError(errors)
+    assert config is not None
+    return config
+
+
+def _interpolate(node: Any, env: Mapping[str, str], path: str, errors: list[str]) -> Any:
+    if isinstance(node, str):
+        def sub(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            errors.append(f"{path or '<root>'}: environment variable {name} is not set")
+            return ""
+        return _ENV.sub(sub, node)
+    if isinstance(node, dict):
+        return {k: _interpolate(v, env, _join(path, str(k)), errors) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, env, f"{path}[{i}]", errors) for i, v in enumerate(node)]
+    return node
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+# ---------------------------------------------------------------------------------------------
+# typed fields
+
+_Convert = Callable[[Any, str], Any]
+
+
+class _Invalid(Exception):
+    pass
+
+
+def _str(value: Any, path: str) -> str:
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return str(value)
+    raise _Invalid(f"{path}: expected a string, got {type(value).__name__}")
+
+
+def _number(lo: float | None = None, hi: float | None = None, *, strict_lo: bool = False,
+            integer: bool = False) -> _Convert:
+    def convert(value: Any, path: str) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise _Invalid(f"{path}: expected a number, got {value!r}")
+        try:
+            number = int(value) if integer else float(value)
+        except ValueError:
+            kind = "an integer" if integer else "a number"
+            raise _Invalid(f"{path}: expected {kind}, got {value!r}") from None
+        if integer and isinstance(value, float) and value != int(value):
+            raise _Invalid(f"{path}: expected an integer, got {value!r}")
+        if not math.isfinite(number):
+            raise _Invalid(f"{path}: expected a finite number, got {value!r}")
+        if lo is not None and (number <= lo if strict_lo else number < lo):
+            bound = "greater than" if strict_lo else "at least"
+            raise _Invalid(f"{path}: must be {bound} {lo}, got {value!r}")
+        if hi is not None and number > hi:
+            raise _Invalid(f"{path}: must be at most {hi}, got {value!r}")
+        return number
+    return convert
+
+
+def _bool(value: Any, path: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise _Invalid(f"{path}: expected true or false, got {value!r}")
+
+
+def _str_list(value: Any, path: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _Invalid(f"{path}: expected a list, got {type(value).__name__}")
+    return tuple(_str(v, f"{path}[{i}]") for i, v in enumerate(value))
+
+
+def _optional(convert: _Convert) -> _Convert:
+    return lambda value, path: None if value is None else convert(value, path)
+
+
+class _Parser:
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+
+    def fields(self, raw: Any, path: str, spec: Mapping[str, _Convert]) -> dict[str, Any]:
+        """Convert the known keys of a mapping; report unknown keys and bad values."""
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            self.errors.append(f"{path or '<root>'}: expected a mapping, got {type(raw).__name__}")
+            return {}
+        out: dict[str, Any] = {}
+        for key, value in raw.items():
+            sub = _join(path, str(key))
+            if key not in spec:
+                known = ", ".join(sorted(spec))
+                self.errors.append(f"{sub}: unknown key (expected one of: {known})")
+                continue
+            try:
+                out[str(key)] = spec[key](value, sub)
+            except _Invalid as exc:
+                self.errors.append(str(exc))
+        return out
+
+    def mapping(self, raw: Any, path: str) -> dict[str, Any]:
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            self.errors.append(f"{path}: expected a mapping, got {type(raw).__name__}")
+            return {}
+        return {str(k): v for k, v in raw.items()}
+
+    def config(self, raw: Any, path: str | None) -> Config | None:
+        top = self.fields(raw, "", {k: _keep for k in
+                                    ("server", "store", "providers", "models", "routes")})
+        server = self.server(top.get("server"))
+        store = self.store(top.get("store"))
+        providers = {n: self.provider(n, v) for n, v in
+                     self.mapping(top.get("providers"), "providers").items()}
+        models = {n: self.model(n, v, providers) for n, v in
+                  self.mapping(top.get("models"), "models").items()}
+        routes = {n: self.route(n, v, models) for n, v in
+                  self.mapping(top.get("routes"), "routes").items()}
+        if not models and not any(e.startswith("models") for e in self.errors):
+            self.errors.append("models: at least one model must be configured")
+        for name in routes:
+            if name in models:
+                self.errors.append(f"routes.{name}: a route cannot share its name with a model")
+        if self.errors:
+            return None
+        # With no errors, no entry is None.
+        return Config(server=server, store=store, path=path,
+                      providers={k: v for k, v in providers.items() if v is not None},
+                      models={k: v for k, v in models.items() if v is not None},
+                      routes={k: v for k, v in routes.items() if v is not None})
+
+    def server(self, raw: Any) -> ServerConfig:
+        f = self.fields(raw, "server", {
+            "host": _str, "port": _number(0, 65535, integer=True),
+            "api_keys": _keys, "admin_keys": _keys,
+            "max_body_bytes": _number(1, integer=True), "cors_origins": _str_list,
+        })
+        return ServerConfig(**f)
+
+    def store(self, raw: Any) -> StoreConfig:
+        f = self.fields(raw, "store", {
+            "backend": _choice(STORE_BACKENDS), "url": _str, "prefix": _str,
+            "sync_interval_s": _number(0.01, 60), "max_pending": _number(1, integer=True),
+        })
+        url = f.get("url", "")
+        if url and not url.startswith(("redis://", "rediss://", "unix://")):
+            self.errors.append(f"store.url: expected a redis://, rediss:// or unix:// URL, "
+                               f"got {_redact_url(url)!r}")
+        return StoreConfig(**f)
+
+    def provider(self, name: str, raw: Any) -> ProviderConfig | None:
+        path = f"providers.{name}"
+        f = self.fields(raw, path, {
+            "type": _choice(PROVIDER_TYPES), "base_url": _optional(_str),
+            "api_key": _optional(_str), "timeout_s": _number(0, strict_lo=True),
+            "connect_timeout_s": _number(0, strict_lo=True),
+            "max_connections": _number(1, integer=True), "headers": _str_map,
+        })
+        if "type" not in f:
+            if isinstance(raw, dict) and "type" not in raw:
+                self.errors.append(f"{path}.type: required (one of: {', '.join(PROVIDER_TYPES)})")
+            return None
+        if f["type"] == "openai" and not f.get("base_url"):
+            f["base_url"] = "https://api.openai.com/v1"
+        if f.get("api_key") == "":
+            f["api_key"] = None
+        return ProviderConfig(name=name, **f)
+
+    def model(self, name: str, raw: Any,
+              providers: Mapping[str, ProviderConfig | None]) -> ModelConfig | None:
+        path = f"models.{name}"
+        f = self.fields(raw, path, {
+            "provider": _str, "upstream_name": _str, "family": _optional(_str),
+            "cost": _keep, "prior": _keep, "simulate": _keep,
+        })
+        provider = f.get("provider")
+        if provider is None:
+            if isinstance(raw, dict) and "provider" not in raw:
+                self.errors.append(f"{path}.provider: required")
+            return None
+        if provider not in providers:
+            self.errors.append(f"{path}.provider: unknown provider {provider!r}")
+        cost = self.fields(f.get("cost"), f"{path}.cost", {
+            "input_per_mtok": _number(0), "output_per_mtok": _number(0)})
+        prior = self.fields(f.get("prior"), f"{path}.prior", {
+            "alpha": _number(0, strict_lo=True), "beta": _number(0, strict_lo=True)})
+        simulate = self.fields(f.get("simulate"), f"{path}.simulate", {
+            "latency_ms": _number(0), "jitter_ms": _number(0), "error_rate": _number(0, 1),
+            "invalid_rate": _number(0, 1), "output_tokens": _number(1, integer=True),
+            "chunks": _number(1, 1000, integer=True)})
+        if f.get("cost") is not None and len(cost) < 2 and isinstance(f["cost"], dict):
+            self.errors.append(f"{path}.cost: needs both input_per_mtok and output_per_mtok")
+        return ModelConfig(
+            name=name, provider=provider, upstream_name=f.get("upstream_name", name),
+            family=f.get("family"),
+            cost=Price(**cost) if len(cost) == 2 else None,
+            prior=Prior(**prior) if prior else None,
+            simulate=SimulateConfig(**simulate),
+        )
+
+    def route(self, name: str, raw: Any,
+              models: Mapping[str, ModelConfig | None]) -> RouteConfig | None:
+        path = f"routes.{name}"
+        f = self.fields(raw, path, {
+            "candidates": _str_list, "fallback": _str, "cost_weight": _number(0),
+            "shadow": _keep, "reward": _keep, "decay": _keep,
+            "max_attempts": _number(1, 10, integer=True),
+            "retry_window_s": _number(0),
+        })
+        candidates = f.get("candidates", ())
+        if not candidates:
+            if "candidates" not in f and not any(e.startswith(f"{path}.candidates")
+                                                 for e in self.errors):
+                self.errors.append(f"{path}.candidates: required, a non-empty list of models")
+            elif "candidates" in f:
+                self.errors.append(f"{path}.candidates: must not be empty")
+        for i, model in enumerate(candidates):
+            if model not in models:
+                self.errors.append(f"{path}.candidates[{i}]: unknown model {model!r}")
+        if len(set(candidates)) != len(candidates):
+            self.errors.append(f"{path}.candidates: lists a model more than once")
+        fallback = f.get("fallback", candidates[0] if candidates else "")
+        if "fallback" in f and fallback not in models:
+            self.errors.append(f"{path}.fallback: unknown model {fallback!r}")
+        elif "fallback" in f and fallback not in candidates:
+            self.errors.append(f"{path}.fallback: {fallback!r} is not one of the candidates")
+        shadow = self.shadow(f.get("shadow"), f"{path}.shadow", candidates, models)
+        reward = self.reward(f.get("reward"), f"{path}.reward")
+        decay = self.fields(f.get("decay"), f"{path}.decay",
+                            {"half_life_s": _optional(_number(0, strict_lo=True))})
+        return RouteConfig(
+            name=name, candidates=candidates, fallback=fallback,
+            cost_weight=f.get("cost_weight", 0.3), shadow=shadow, reward=reward,
+            half_life_s=decay["half_life_s"] if "half_life_s" in decay else 3600.0,
+            max_attempts=f.get("max_attempts", 3),
+            retry_window_s=f.get("retry_window_s", 120.0),
+        )
+
+    def shadow(self, raw: Any, path: str, live: tuple[str, ...],
+               models: Mapping[str, ModelConfig | None]) -> ShadowConfig:
+        f = self.fields(raw, path, {"candidates": _str_list, "rate": _number(0, 1),
+                                    "max_in_flight": _number(1, integer=True)})
+        for i, model in enumerate(f.get("candidates", ())):
+            if model not in models:
+                self.errors.append(f"{path}.candidates[{i}]: unknown model {model!r}")
+            elif model in live:
+                self.errors.append(f"{path}.candidates[{i}]: {model!r} is already a live "
+                                   "candidate of this route")
+        return ShadowConfig(**f)
+
+    def reward(self, raw: Any, path: str) -> RewardConfig:
+        f = self.fields(raw, path, {
+            "validity_weight": _number(0), "latency_weight": _number(0),
+            "retries_weight": _number(0), "latency_midpoint_ms": _number(0),
+            "latency_scale_ms": _number(0, strict_lo=True)})
+        try:
+            return RewardConfig(**f)
+        except ValueError as exc:
+            self.errors.append(f"{path}: {exc}")
+            return RewardConfig()
+
+
+def _keep(value: Any, path: str) -> Any:
+    return value
+
+
+def _choice(options: tuple[str, ...]) -> _Convert:
+    def convert(value: Any, path: str) -> str:
+        if value not in options:
+            raise _Invalid(f"{path}: expected one of {', '.join(options)}, got {value!r}")
+        return str(value)
+    return convert
+
+
+def _str_map(value: Any, path: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise _Invalid(f"{path}: expected a mapping, got {type(value).__name__}")
+    return {str(k): _str(v, f"{path}.{k}") for k, v in value.items()}
+
+
+def _keys(value: Any, path: str) -> dict[str, str]:
+    """A list of keys (named key-1, key-2, ...) or a mapping name -> key; empty keys dropped."""
+    if isinstance(value, list):
+        named = {f"key-{i + 1}": _str(v, f"{path}[{i}]") for i, v in enumerate(value)}
+    elif isinstance(value, dict):
+        named = _str_map(value, path)
+    else:
+        raise _Invalid(f"{path}: expected a list of keys or a mapping name -> key")
+    return {name: key for name, key in named.items() if key}
+
+
+def _redact_url(url: str) -> str:
+    return re.sub(r"//[^@/]*@", "//***@", url)

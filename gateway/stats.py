@@ -1,0 +1,49 @@
+"""This replica's counters: selections, failovers, failures, tokens and cost, recent shares."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict, deque
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class ModelCounters:
+    selections: int = 0  # chosen first by the policy
+    failover_attempts: int = 0  # tried after another candidate failed
+    answers: int = 0
+    failures: int = 0
+    invalid: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass(slots=True)
+class Stats:
+    window: int = 100
+    models: dict[tuple[str, str], ModelCounters] = field(default_factory=dict)
+    recent: dict[str, deque[str]] = field(default_factory=lambda: defaultdict(deque))
+    requests: Counter[str] = field(default_factory=Counter)
+    client_disconnects: int = 0
+    learning_dropped: int = 0
+
+    def counters(self, route: str, model: str) -> ModelCounters:
+        key = (route, model)
+        found = self.models.get(key)
+        if found is None:
+            found = self.models[key] = ModelCounters()
+        return found
+
+    def selected(self, route: str, model: str) -> None:
+        self.counters(route, model).selections += 1
+        recent = self.recent[route]
+        recent.append(model)
+        if len(recent) > self.window:
+            recent.popleft()
+
+    def share(self, route: str) -> dict[str, float]:
+        recent = self.recent.get(route)
+        if not recent:
+            return {}
+        counts = Counter(recent)
+        return {model: n / len(recent) for model, n in counts.items()}

@@ -1,0 +1,103 @@
+"""Where posteriors live: the store interface and the embedded in-memory store.
+
+The request path never waits on a store: `snapshot()` reads local state and `record()` applies
+(memory) or queues (redis) an update. An update is a pair of increments to alpha and beta that
+is applied after decaying the stored posterior toward its prior to the time of the update; an
+observation adds (reward, 1 - reward), a correction moves weight from alpha to beta.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from policies.posterior import Posterior, Prior, decayed
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    route: str
+    model: str
+    d_alpha: float
+    d_beta: float
+    prior: Prior
+    half_life_s: float | None
+    observations: int = 1  # 0 for a correction of an earlier observation
+
+    @classmethod
+    def observation(cls, route: str, model: str, reward: float, *, prior: Prior,
+                    half_life_s: float | None) -> Update:
+        return cls(route, model, reward, 1.0 - reward, prior, half_life_s)
+
+
+class Store(Protocol):
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    def snapshot(self, route: str) -> Mapping[str, Posterior]:
+        """The latest local view of a route's posteriors (models never updated are absent)."""
+        ...
+
+    def observations(self, route: str, model: str) -> int: ...
+
+    def record(self, update: Update) -> None:
+        """Apply or queue an update; never blocks and never raises for store trouble."""
+        ...
+
+    async def swap_fingerprint(self, key: str, value: str, *, ttl_s: float) -> str | None:
+        """Store `value` under `key` for `ttl_s` and return what was there (None if nothing)."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """For /readyz and /stats: at least {"backend", "state": "ok" | "degraded"}."""
+        ...
+
+
+def apply(post: Posterior | None, update: Update, *, now: float) -> Posterior:
+    """The stored posterior after `update` at time `now` (the Python twin of the Lua script)."""
+    base = post if post is not None else Posterior.from_prior(update.prior, now=now)
+    base = decayed(base, update.prior, now=now, half_life_s=update.half_life_s)
+    return Posterior(max(base.alpha + update.d_alpha, 1e-3), max(base.beta + update.d_beta, 1e-3),
+                     max(now, base.updated_at))
+
+
+class MemoryStore:
+    """The embedded default: one process, nothing shared, nothing persisted."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._posteriors: dict[str, dict[str, Posterior]] = {}
+        self._counts: dict[tuple[str, str], int] = {}
+        self._fingerprints: dict[str, tuple[str, float]] = {}
+
+    async def start(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+    def snapshot(self, route: str) -> Mapping[str, Posterior]:
+        return self._posteriors.get(route, {})
+
+    def observations(self, route: str, model: str) -> int:
+        return self._counts.get((route, model), 0)
+
+    def record(self, update: Update) -> None:
+        models = self._posteriors.setdefault(update.route, {})
+        models[update.model] = apply(models.get(update.model), update, now=self._clock())
+        key = (update.route, update.model)
+        self._counts[key] = self._counts.get(key, 0) + update.observations
+
+    async def swap_fingerprint(self, key: str, value: str, *, ttl_s: float) -> str | None:
+        now = self._clock()
+        if len(self._fingerprints) > 10_000:
+            self._fingerprints = {k: v for k, v in self._fingerprints.items() if v[1] > now}
+        previous = self._fingerprints.get(key)
+        self._fingerprints[key] = (value, now + ttl_s)
+        return previous[0] if previous and previous[1] > now else None
+
+    def status(self) -> dict[str, Any]:
+        return {"backend": "memory", "state": "ok"}

@@ -1,0 +1,142 @@
+"""Is an answer usable? The label-free validity half of the reward.
+
+Valid means: at least one choice with content or tool calls; finish_reason not an error;
+JSON-mode output parses (and matches the json_schema when one was asked for); tool-call
+arguments parse as JSON; a stream ended with [DONE]. Each check returns the reason it failed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+Json = dict[str, Any]
+
+
+def check_completion(data: Json, request: Json) -> str | None:
+    """None when a non-streaming answer is valid, else why not."""
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices:
+        return "no choices"
+    reason = None
+    for choice in choices:
+        message = choice.get("message") if isinstance(choice, dict) else None
+        if not isinstance(message, dict):
+            reason = "choice without a message"
+            continue
+        reason = _check_message(message.get("content"), message.get("tool_calls"),
+                                choice.get("finish_reason"), request)
+        if reason is None:
+            return None
+    return reason
+
+
+def structural_problem(data: Json) -> str | None:
+    """A 200 answer that cannot be passed on at all (no choices): worth failing over."""
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices:
+        return "upstream answered 200 without any choices"
+    return None
+
+
+class StreamTally:
+    """Accumulates what validity needs from stream chunks, without keeping the text."""
+
+    __slots__ = ("content", "tool_args", "finish_reason", "usage", "chunks", "done")
+
+    def __init__(self) -> None:
+        self.content: list[str] = []
+        self.tool_args: dict[int, list[str]] = {}
+        self.finish_reason: str | None = None
+        self.usage: Json | None = None
+        self.chunks = 0
+        self.done = False
+
+    def add(self, chunk: Json) -> None:
+        self.chunks += 1
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self.usage = usage
+        choices = chunk.get("choices")
+        if not isinstance(choices, list):
+            return
+        for choice in choices:
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                continue
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+            delta = choice.get("delta")
+            if not isinstance(delta, dict):
+                continue
+            if isinstance(delta.get("content"), str) and delta["content"]:
+                self.content.append(delta["content"])
+            for call in delta.get("tool_calls") or ():
+                if isinstance(call, dict):
+                    args = (call.get("function") or {}).get("arguments")
+                    parts = self.tool_args.setdefault(int(call.get("index", 0) or 0), [])
+                    if isinstance(args, str):
+                        parts.append(args)
+
+    def check(self, request: Json) -> str | None:
+        if not self.done:
+            return "stream did not end properly"
+        content = "".join(self.content) or None
+        calls = [{"function": {"arguments": "".join(p)}} for p in self.tool_args.values()]
+        return _check_message(content, calls or None, self.finish_reason, request)
+
+    def completion_tokens_estimate(self) -> int:
+        return sum(len(c) for c in self.content) // 4 + 1
+
+
+def _check_message(content: Any, tool_calls: Any, finish_reason: Any, request: Json) -> str | None:
+    if finish_reason == "error":
+        return "finish_reason is error"
+    if isinstance(tool_calls, list) and tool_calls:
+        for call in tool_calls:
+            args = (call.get("function") or {}).get("arguments") if isinstance(call, dict) else None
+            if not isinstance(args, str) or _loads(args) is _BAD:
+                return "tool-call arguments are not JSON"
+        return None
+    if not isinstance(content, str) or not content.strip():
+        return "empty message"
+    return _check_format(content, request.get("response_format"))
+
+
+_BAD = object()
+
+
+def _loads(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return _BAD
+
+
+def _check_format(content: str, response_format: Any) -> str | None:
+    if not isinstance(response_format, dict):
+        return None
+    kind = response_format.get("type")
+    if kind not in ("json_object", "json_schema"):
+        return None
+    value = _loads(content)
+    if value is _BAD:
+        return "JSON mode answer is not JSON"
+    schema = (response_format.get("json_schema") or {}).get("schema")
+    if kind == "json_schema" and isinstance(schema, dict):
+        return _check_schema(value, schema)
+    return None
+
+
+def _check_schema(value: Any, schema: Json) -> str | None:
+    try:
+        import jsonschema  # imported on first use: only json_schema requests need it
+    except ImportError:
+        return None
+    try:
+        jsonschema.validate(value, schema)
+    except jsonschema.ValidationError as exc:
+        return f"answer does not match the json_schema: {exc.message[:200]}"
+    except jsonschema.SchemaError:
+        return None  # the client's schema is broken; not the model's fault
+    return None
