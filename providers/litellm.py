@@ -9,7 +9,7 @@ before it (DESIGN.md).
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 from providers.base import (
@@ -76,7 +76,7 @@ class LiteLLMProvider:
             raise self._map(exc) from None
         return _as_dict(response)
 
-    async def stream(self, body: Json, *, upstream_model: str) -> AsyncIterator[Json]:
+    async def stream(self, body: Json, *, upstream_model: str) -> AsyncGenerator[Json, None]:
         kwargs = self._kwargs(body, upstream_model)
         kwargs["stream"] = True
         try:

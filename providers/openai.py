@@ -8,7 +8,7 @@ parsed as they arrive and handed on one by one, never buffered.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import aiohttp
@@ -87,7 +87,7 @@ class OpenAIProvider:
             raise UpstreamInvalid("upstream answered 200 with JSON that is not an object")
         return data
 
-    async def stream(self, body: Json, *, upstream_model: str) -> AsyncIterator[Json]:
+    async def stream(self, body: Json, *, upstream_model: str) -> AsyncGenerator[Json, None]:
         try:
             resp = await self._post(body, upstream_model, stream=True)
         except Exception as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,7 +66,7 @@ class SimulatedProvider:
             "usage": _usage(body, spec),
         }
 
-    async def stream(self, body: Json, *, upstream_model: str) -> AsyncIterator[Json]:
+    async def stream(self, body: Json, *, upstream_model: str) -> AsyncGenerator[Json, None]:
         spec, delay, invalid = self._draw(upstream_model)
         await asyncio.sleep(delay)
         ident = f"chatcmpl-sim{self._rng.integers(1 << 48):x}"

@@ -1,0 +1,121 @@
+"""The gateway learns from what it measures: the acceptance runs of the core issue."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections import Counter
+
+import httpx
+import openai
+import pytest
+from support.gateway import GatewayThread
+from support.upstream import Behavior, FakeUpstream
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_most_reliable_model_wins(upstream: FakeUpstream) -> None:
+    upstream.behaviors.update({"e2": Behavior(error_rate=0.02), "e20": Behavior(error_rate=0.2),
+                               "e60": Behavior(error_rate=0.6)})
+    gw = GatewayThread(f"""
+providers: {{up: {{type: openai, base_url: "{upstream.url}"}}}}
+models:
+  e2: {{provider: up, cost: {{input_per_mtok: 1, output_per_mtok: 1}}}}
+  e20: {{provider: up, cost: {{input_per_mtok: 1, output_per_mtok: 1}}}}
+  e60: {{provider: up, cost: {{input_per_mtok: 1, output_per_mtok: 1}}}}
+routes:
+  auto: {{candidates: [e60, e20, e2]}}
+""", seed=3).start()
+    try:
+        client = openai.OpenAI(base_url=gw.base_url, api_key="none", max_retries=0)
+        errors = 0
+        for i in range(400):
+            try:
+                client.chat.completions.create(
+                    model="auto", messages=[{"role": "user", "content": f"question {i}"}])
+            except openai.APIStatusError as exc:
+                assert exc.status_code == 502
+                errors += 1  # all three candidates failed on the same request (p ~ 0.24%)
+            gw.settle()
+        share = Counter(list(gw.gateway.stats.recent["auto"])[-100:])
+        assert share["e2"] >= 80, share
+        assert errors <= 3
+    finally:
+        gw.stop()
+
+
+def test_refused_connections_are_avoided(upstream: FakeUpstream) -> None:
+    dead = f"http://127.0.0.1:{_free_port()}/v1"
+    gw = GatewayThread(f"""
+providers:
+  up: {{type: openai, base_url: "{upstream.url}"}}
+  dead: {{type: openai, base_url: "{dead}", connect_timeout_s: 1}}
+models:
+  alive: {{provider: up, cost: {{input_per_mtok: 1, output_per_mtok: 1}}}}
+  gone: {{provider: dead, cost: {{input_per_mtok: 1, output_per_mtok: 1}}}}
+routes:
+  auto: {{candidates: [gone, alive]}}
+""", seed=5).start()
+    try:
+        client = openai.OpenAI(base_url=gw.base_url, api_key="none", max_retries=0)
+        for i in range(300):
+            answer = client.chat.completions.create(
+                model="auto", messages=[{"role": "user", "content": f"q{i}"}])
+            assert answer.model == "alive"
+            gw.settle()
+        share = Counter(list(gw.gateway.stats.recent["auto"])[-100:])
+        assert share["gone"] < 10, share
+        assert gw.gateway.stats.counters("auto", "gone").failures >= 1
+    finally:
+        gw.stop()
+
+
+@pytest.fixture
+def slow_gateway(upstream: FakeUpstream):  # type: ignore[no-untyped-def]
+    upstream.behaviors["hang"] = Behavior(mode="hang")
+    upstream.behaviors["slow"] = Behavior(content=" ".join(["word"] * 50), chunk_delay_s=0.1)
+    gw = GatewayThread(f"""
+providers: {{up: {{type: openai, base_url: "{upstream.url}", timeout_s: 30}}}}
+models: {{hang: {{provider: up}}, slow: {{provider: up}}}}
+routes: {{auto: {{candidates: [hang, slow]}}}}
+""").start()
+    yield gw
+    gw.stop()
+
+
+def _wait_for(predicate, timeout_s: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_disconnect_before_answer_cancels_upstream(slow_gateway: GatewayThread,
+                                                   upstream: FakeUpstream) -> None:
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{slow_gateway.base_url}/chat/completions", timeout=0.5,
+                   json={"model": "hang", "messages": [{"role": "user", "content": "x"}]})
+    assert _wait_for(lambda: upstream.cancelled == 1)
+    assert _wait_for(lambda: slow_gateway.gateway.stats.client_disconnects == 1)
+
+
+def test_disconnect_mid_stream_cancels_upstream(slow_gateway: GatewayThread,
+                                                upstream: FakeUpstream) -> None:
+    client = openai.OpenAI(base_url=slow_gateway.base_url, api_key="none", max_retries=0)
+    stream = client.chat.completions.create(
+        model="slow", messages=[{"role": "user", "content": "x"}], stream=True)
+    first = [next(iter(stream)) for _ in range(3)]
+    assert all(c.model == "slow" for c in first)
+    stream.close()
+    assert _wait_for(lambda: upstream.cancelled == 1)
+    assert _wait_for(lambda: slow_gateway.gateway.stats.client_disconnects == 1)
+    slow_gateway.settle()
+    # An answer the client abandoned says nothing about the model: it is not scored.
+    assert slow_gateway.gateway.store.observations("auto", "slow") == 0

@@ -1,0 +1,181 @@
+"""An OpenAI-compatible fake upstream served over real HTTP on 127.0.0.1, in its own thread.
+
+What it does is chosen per upstream model name through `behaviors`; it records every request
+(headers and body) and counts the calls that the gateway abandoned (client closed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+
+@dataclass
+class Behavior:
+    error_rate: float = 0.0  # share of requests answered with `status`
+    status: int = 500
+    retry_after: str | None = None
+    delay_s: float = 0.0  # before the answer (or the first chunk)
+    mode: str = "ok"  # ok | invalid_json | no_choices | empty | no_done | hang | cut_body
+    #                    | stall (stream stops sending after two chunks) | error_event
+    chunk_delay_s: float = 0.0
+    content: str = "Hello from the fake upstream."
+
+
+@dataclass
+class Seen:
+    model: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+@dataclass
+class FakeUpstream:
+    behaviors: dict[str, Behavior] = field(default_factory=dict)
+    seed: int = 7
+    requests: list[Seen] = field(default_factory=list)
+    cancelled: int = 0
+    port: int = 0
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def count(self, model: str) -> int:
+        return sum(1 for r in self.requests if r.model == model)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> FakeUpstream:
+        self._thread = threading.Thread(target=self._run, daemon=True, name="fake-upstream")
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("fake upstream did not start")
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", self.port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._ready.set()
+        await self._stop.wait()
+        await runner.cleanup()
+
+    # -- the endpoint --------------------------------------------------------------------------
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = orjson.loads(await request.read())
+        model = body.get("model", "")
+        self.requests.append(Seen(model, {k.lower(): v for k, v in request.headers.items()},
+                                  body))
+        behavior = self.behaviors.get(model, Behavior())
+        try:
+            if behavior.delay_s:
+                await asyncio.sleep(behavior.delay_s)
+            if behavior.mode == "hang":
+                await asyncio.sleep(3600)
+            if behavior.error_rate and self._rng.random() < behavior.error_rate:
+                headers = {"retry-after": behavior.retry_after} if behavior.retry_after else {}
+                return web.json_response(
+                    {"error": {"message": f"fake failure of {model}", "type": "server_error"}},
+                    status=behavior.status, headers=headers)
+            if body.get("stream"):
+                return await self._stream(request, body, model, behavior)
+            return self._complete(body, model, behavior)
+        except (asyncio.CancelledError, ConnectionResetError):
+            self.cancelled += 1
+            raise
+
+    def _complete(self, body: dict[str, Any], model: str, behavior: Behavior) -> web.Response:
+        if behavior.mode == "invalid_json":
+            return web.Response(text="{this is not json", content_type="application/json")
+        answer = completion(body, model, behavior)
+        if behavior.mode == "no_choices":
+            answer["choices"] = []
+        if behavior.mode == "empty":
+            answer["choices"][0]["message"]["content"] = ""
+        raw = orjson.dumps(answer)
+        if behavior.mode == "cut_body":
+            # Promise more bytes than are sent, then close: the client sees a broken body.
+            return web.Response(body=raw[: len(raw) // 2], headers={
+                "content-length": str(len(raw)), "content-type": "application/json"})
+        return web.Response(body=raw, content_type="application/json")
+
+    async def _stream(self, request: web.Request, body: dict[str, Any], model: str,
+                      behavior: Behavior) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await resp.prepare(request)
+        for i, chunk in enumerate(chunks(body, model, behavior)):
+            if behavior.mode == "stall" and i == 2:
+                await asyncio.sleep(3600)
+            if behavior.mode == "error_event" and i == 2:
+                await resp.write(b'data: {"error": {"message": "fake stream failure"}}\n\n')
+                return resp
+            await resp.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+            if behavior.chunk_delay_s:
+                await asyncio.sleep(behavior.chunk_delay_s)
+        if behavior.mode != "no_done":
+            await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp
+
+
+def completion(body: dict[str, Any], model: str, behavior: Behavior) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": behavior.content}
+    finish = "stop"
+    if body.get("tools"):
+        message = {"role": "assistant", "content": None, "tool_calls": [{
+            "id": "call_1", "type": "function",
+            "function": {"name": body["tools"][0]["function"]["name"],
+                         "arguments": '{"city": "Paris"}'}}]}
+        finish = "tool_calls"
+    elif isinstance(body.get("response_format"), dict):
+        message["content"] = '{"answer": 42}'
+    return {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+            "model": model, "choices": [{"index": 0, "message": message,
+                                         "finish_reason": finish}],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19}}
+
+
+def chunks(body: dict[str, Any], model: str, behavior: Behavior) -> list[dict[str, Any]]:
+    base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk",
+            "created": int(time.time()), "model": model}
+    words = behavior.content.split(" ")
+    out = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                 "finish_reason": None}]}]
+    out += [{**base, "choices": [{"index": 0, "delta": {"content": w + " "},
+                                  "finish_reason": None}]} for w in words]
+    out.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    if (body.get("stream_options") or {}).get("include_usage"):
+        out.append({**base, "choices": [], "usage": {"prompt_tokens": 12,
+                                                     "completion_tokens": len(words),
+                                                     "total_tokens": 12 + len(words)}})
+    return out
