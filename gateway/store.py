@@ -51,6 +51,14 @@ class Store(Protocol):
         """Store `value` under `key` for `ttl_s` and return what was there (None if nothing)."""
         ...
 
+    def circuits(self) -> Mapping[str, float]:
+        """model -> the time until which a breaker somewhere in the fleet holds it open."""
+        ...
+
+    def open_circuit(self, model: str, until: float) -> None:
+        """Tell the fleet this model's breaker is open until `until` (epoch seconds)."""
+        ...
+
     def status(self) -> dict[str, Any]:
         """For /readyz and /stats: at least {"backend", "state": "ok" | "degraded"}."""
         ...
@@ -72,6 +80,7 @@ class MemoryStore:
         self._posteriors: dict[str, dict[str, Posterior]] = {}
         self._counts: dict[tuple[str, str], int] = {}
         self._fingerprints: dict[str, tuple[str, float]] = {}
+        self._circuits: dict[str, float] = {}
 
     async def start(self) -> None:
         return None
@@ -98,6 +107,12 @@ class MemoryStore:
         previous = self._fingerprints.get(key)
         self._fingerprints[key] = (value, now + ttl_s)
         return previous[0] if previous and previous[1] > now else None
+
+    def circuits(self) -> Mapping[str, float]:
+        return self._circuits
+
+    def open_circuit(self, model: str, until: float) -> None:
+        self._circuits[model] = max(until, self._circuits.get(model, 0.0))
 
     def status(self) -> dict[str, Any]:
         return {"backend": "memory", "state": "ok"}
