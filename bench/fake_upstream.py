@@ -126,10 +126,10 @@ class Upstream(asyncio.Protocol):
             self.handle(head[:head.find(b"\r\n")] if b"\r\n" in head else head, body)
 
     def handle(self, request_line: bytes, body: bytes) -> None:
-        self.state.requests += 1
         parts = request_line.split(b" ")
         method, target = parts[0], parts[1] if len(parts) > 1 else b"/"
         if method == b"POST" and target.endswith(b"/chat/completions"):
+            self.state.requests += 1  # chat completions only: the runner's CPU/req denominator
             # Cheaper than a JSON parse and robust to both `"stream":true` and `"stream": true`.
             compact = body.replace(b" ", b"")
             if b'"stream":true' in compact:

@@ -141,6 +141,32 @@ def validate(target: tg.Target) -> None:
                            f"{raw[-300:]!r}")
 
 
+def upstream_requests(upstream_port: int) -> int:
+    status, raw = http_call(upstream_port, "GET", "/_bench/stats")
+    if status != 200:
+        raise RuntimeError(f"fake upstream stats failed ({status})")
+    return int(json.loads(raw)["requests"])
+
+
+def settle(proc: Proc, *, step_s: float = 0.25, quiet_s: float = 0.011,
+           limit_s: float = 15.0) -> None:
+    """Wait until the server has finished the work the load left behind.
+
+    When the load generator stops, a slow server still holds up to `conns` requests; LiteLLM at
+    saturation needs most of a second for them. That work belongs to this cell's CPU, and left
+    running it would steal the CPU of the next target's cell. Quiet = at most one clock tick
+    (10 ms) of CPU in a 250 ms step.
+    """
+    deadline = time.monotonic() + limit_s
+    last = proc.cpu_s()
+    while time.monotonic() < deadline:
+        time.sleep(step_s)
+        now = proc.cpu_s()
+        if now - last <= quiet_s:
+            return
+        last = now
+
+
 def set_delay(upstream_port: int, ms: float) -> None:
     status, _ = http_call(upstream_port, "POST", f"/_bench/delay?ms={ms:g}")
     if status != 200:
@@ -249,19 +275,25 @@ class Bench:
     def cell(self, rnd: int, scenario: str, target: tg.Target, proc: Proc) -> dict:
         sc = SCENARIOS[scenario]
         set_delay(self.upstream_port, sc["delay_ms"])
-        cpu0, up0 = proc.cpu_s(), self.upstream.cpu_s()
+        settle(proc)
+        n0, cpu0, up0 = upstream_requests(self.upstream_port), proc.cpu_s(), self.upstream.cpu_s()
         res = self.load(target, stream=sc["stream"], conns=sc["conns"],
                         duration=self.args.duration, tag=scenario)
-        cpu1, up1 = proc.cpu_s(), self.upstream.cpu_s()
+        up1 = self.upstream.cpu_s()
+        settle(proc)
+        n1, cpu1 = upstream_requests(self.upstream_port), proc.cpu_s()
+        # CPU/request divides by the requests the upstream received: those the client completed
+        # plus those still in flight when the load stopped, whose CPU is in the window too.
+        forwarded = n1 - n0
         reqs, dur = res["requests"], res["duration_s"]
         lat = res["latency_us"]
         row = {"round": rnd, "scenario": scenario, "target": target.name, "tool": res["tool"],
-               "requests": reqs, "duration_s": dur, "rps": res["rps"],
+               "requests": reqs, "forwarded": forwarded, "duration_s": dur, "rps": res["rps"],
                "p50_ms": lat["p50"] / 1000, "p90_ms": lat["p90"] / 1000,
                "p99_ms": lat["p99"] / 1000, "max_ms": lat["max"] / 1000,
                "errors": sum(res["errors"].values()), "error_kinds": res["errors"],
                "cpu_s": cpu1 - cpu0,
-               "cpu_ms_per_req": (cpu1 - cpu0) * 1000 / reqs if reqs else float("nan"),
+               "cpu_ms_per_req": (cpu1 - cpu0) * 1000 / forwarded if forwarded else float("nan"),
                "upstream_cpu_pct": (up1 - up0) * 100 / dur if dur else float("nan"),
                "loadgen_cpu_pct": res["loadgen_cpu_s"] * 100 / dur if dur else float("nan")}
         self.info[target.name]["peak_rss_mb"] = proc.peak_rss_mb()
