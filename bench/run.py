@@ -177,7 +177,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.stamp = time.strftime("%Y%m%d-%H%M%S")
-        self.workdir = Path(args.out) / self.stamp
+        self.workdir = Path(args.out).resolve() / self.stamp
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.procs: list[Proc] = []
         self.tool = ("wrk" if load.have_wrk() else "python") if args.load == "auto" else args.load
@@ -215,12 +215,13 @@ class Bench:
         if name == "bare":
             return tg.bare(port, up)
         if name == "litellm":
-            venv = Path(args.litellm_venv)
+            venv = Path(args.litellm_venv).resolve()
             skip = tg.ensure_litellm_venv(venv, log=self.workdir / "litellm-venv.log")
             target = tg.litellm(port, up, venv=venv, workdir=self.workdir)
             target.skip = skip
             return target
-        return tg.bayesgate(port, up, python=args.python, config=Path(args.gateway_config))
+        return tg.bayesgate(port, up, python=args.python,
+                            config=Path(args.gateway_config).resolve())
 
     def start_targets(self) -> None:
         for name in self.args.targets[1:]:
