@@ -72,6 +72,13 @@ def tree_peak_rss_mb(pid: int) -> float:
     return kb / 1024
 
 
+def machine_busy_s() -> float:
+    """CPU seconds all cores spent busy since boot (everything but idle and iowait)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / CLK_TCK
+
+
 def pin_to(cpus: set[int] | None) -> Callable[[], None] | None:
     if not cpus:
         return None

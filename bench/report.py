@@ -44,6 +44,7 @@ def summarize(cells: list[dict], scenarios: list[str], targets: list[str]) -> di
                 "cpu_ms_per_req": _median([c["cpu_ms_per_req"] for c in rows]),
                 "upstream_cpu_pct": _median([c["upstream_cpu_pct"] for c in rows]),
                 "loadgen_cpu_pct": _median([c["loadgen_cpu_pct"] for c in rows]),
+                "foreign_cpu_pct": _median([c["foreign_cpu_pct"] for c in rows]),
                 "errors": sum(c["errors"] for c in rows),
             }
     return out
@@ -82,7 +83,12 @@ def markdown(run: dict) -> str:
              f"{run['meta']['duration_s']:g} s per cell, medians across rounds; "
              f"{run['meta']['cpus']} CPUs shared by load generator, upstream and server"
              + (" (pinned: servers on CPU 0, upstream and load on CPU 1)"
-                if run["meta"]["pinned"] else ""), "",
+                if run["meta"]["pinned"] else ""),
+             f"other processes on the machine during the cells: median "
+             f"{run['meta']['foreign_cpu_pct_median']:.0f}%, max "
+             f"{run['meta']['foreign_cpu_pct_max']:.0f}% of one core"
+             + (" -- NOT a quiet machine: absolute figures are depressed, compare ratios"
+                if run["meta"]["foreign_cpu_pct_median"] > 20 else ""), "",
              "| scenario | target | req/s | p50 ms | p99 ms | added p50 ms | added p99 ms "
              "| CPU ms/req | errors |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]

@@ -18,6 +18,7 @@ import http.client
 import json
 import signal
 import socket
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -25,7 +26,7 @@ from pathlib import Path
 import load
 import report
 import targets as tg
-from procs import Proc
+from procs import Proc, machine_busy_s
 
 HERE = Path(__file__).resolve().parent
 
@@ -278,9 +279,14 @@ class Bench:
         set_delay(self.upstream_port, sc["delay_ms"])
         settle(proc)
         n0, cpu0, up0 = upstream_requests(self.upstream_port), proc.cpu_s(), self.upstream.cpu_s()
+        busy0 = machine_busy_s()
         res = self.load(target, stream=sc["stream"], conns=sc["conns"],
                         duration=self.args.duration, tag=scenario)
-        up1 = self.upstream.cpu_s()
+        up1, busy1, mid = self.upstream.cpu_s(), machine_busy_s(), proc.cpu_s()
+        # CPU that neither the server, the upstream nor the load generator used: other work on
+        # the machine competing for the 2 cores during this cell.
+        ours = (mid - cpu0) + res["loadgen_cpu_s"] + (0 if proc is self.upstream else up1 - up0)
+        foreign = max(0.0, (busy1 - busy0) - ours)
         settle(proc)
         n1, cpu1 = upstream_requests(self.upstream_port), proc.cpu_s()
         # CPU/request divides by the requests the upstream received: those the client completed
@@ -296,7 +302,8 @@ class Bench:
                "cpu_s": cpu1 - cpu0,
                "cpu_ms_per_req": (cpu1 - cpu0) * 1000 / forwarded if forwarded else float("nan"),
                "upstream_cpu_pct": (up1 - up0) * 100 / dur if dur else float("nan"),
-               "loadgen_cpu_pct": res["loadgen_cpu_s"] * 100 / dur if dur else float("nan")}
+               "loadgen_cpu_pct": res["loadgen_cpu_s"] * 100 / dur if dur else float("nan"),
+               "foreign_cpu_pct": foreign * 100 / dur if dur else float("nan")}
         self.info[target.name]["peak_rss_mb"] = proc.peak_rss_mb()
         print(f"  r{rnd} {scenario:7s} {target.name:9s} {row['rps']:8.0f} req/s  "
               f"p50 {row['p50_ms']:8.2f} ms  p99 {row['p99_ms']:8.2f} ms  "
@@ -321,7 +328,10 @@ class Bench:
             note = (f"Fake upstream alone (direct, sat): {sat_direct['rps']:.0f} req/s at "
                     f"{sat_direct['cpu_ms_per_req'] * 1000:.0f} us CPU/req; during the proxy "
                     "cells it used the upstream CPU % listed in the JSON.")
+        foreign = [c["foreign_cpu_pct"] for c in self.cells]
         meta = {"command": " ".join(["python"] + sys.argv), "started": self.stamp,
+                "foreign_cpu_pct_median": statistics.median(foreign) if foreign else 0.0,
+                "foreign_cpu_pct_max": max(foreign) if foreign else 0.0,
                 "load_tool": self.tool, "rounds": self.args.rounds,
                 "duration_s": self.args.duration, "cpus": load.cpu_count(),
                 "pinned": self.pinned, "python": sys.version.split()[0],
