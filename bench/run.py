@@ -19,6 +19,7 @@ import json
 import signal
 import socket
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -314,13 +315,23 @@ class Bench:
         for rnd in range(1, self.args.rounds + 1):
             print(f"round {rnd}/{self.args.rounds}", flush=True)
             for scenario in self.args.scenarios:
-                for target, proc in self.live:
-                    if proc is not None and not proc.alive():
-                        raise RuntimeError(f"{target.name} died:\n{proc.log_tail()}")
-                    self.cells.append(self.cell(rnd, scenario, target, proc))  # type: ignore[arg-type]
+                for target, proc in list(self.live):
+                    try:
+                        if proc is not None and not proc.alive():
+                            raise RuntimeError(f"exited ({proc.popen.returncode}):\n"
+                                               f"{proc.log_tail()}")
+                        self.cells.append(self.cell(rnd, scenario, target, proc))  # type: ignore[arg-type]
+                    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+                        # One broken target must not cost the others' figures.
+                        print(f"[fail] {target.name} in {scenario}, round {rnd}: {exc}",
+                              flush=True)
+                        self.info[target.name]["note"] = f"dropped in round {rnd}: {exc}"[:200]
+                        self.live.remove((target, proc))
+                        if proc is not None and proc is not self.upstream:
+                            proc.stop()
 
     def result(self) -> dict:
-        names = [t.name for t, _ in self.live]
+        names = [t for t in self.args.targets if any(c["target"] == t for c in self.cells)]
         summary = report.summarize(self.cells, self.args.scenarios, names)
         sat_direct = summary.get("sat", {}).get("direct")
         note = ""
