@@ -102,8 +102,9 @@ def markdown(run: dict) -> str:
     lines += ["", "| target | startup s | peak RSS MB | idle CPU ms/s | note |",
               "| --- | ---: | ---: | ---: | --- |"]
     for t, info in per_target.items():
+        note = " ".join(str(info.get("note", "")).split()).replace("|", "/")
         lines.append(f"| {t} | {_f(info.get('startup_s'))} | {_f(info.get('peak_rss_mb'), 0)} | "
-                     f"{_f(info.get('idle_cpu_ms_per_s'))} | {info.get('note', '')} |")
+                     f"{_f(info.get('idle_cpu_ms_per_s'))} | {note} |")
     lines += ["", "Headline (same run):"]
     for t, r in run["ratios"].items():
         parts = []
