@@ -1,0 +1,204 @@
+"""A cheap fake OpenAI-compatible upstream for the benchmark.
+
+Raw asyncio protocol (uvloop when installed), hand-rolled HTTP/1.1 keep-alive parsing and
+precomputed response bytes, so that it costs a few tens of microseconds per request and is never
+the bottleneck of a proxy under test (see `--self-test` in bench/run.py's output).
+
+Endpoints:
+  POST /v1/chat/completions   JSON, or SSE when the body has "stream": true (9 chunks, a usage
+                              chunk when stream_options.include_usage, then data: [DONE])
+  GET  /v1/models
+  POST /_bench/delay?ms=N     sets the response delay at run time (the orchestrator uses it to
+                              switch between the 0 ms and 50 ms scenarios without a restart)
+
+    python bench/fake_upstream.py --port 9001 --delay-ms 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import time
+
+MODEL = "fake-model"
+WORDS = ["Hello", " from", " the", " fake", " upstream", ",", " friend"]  # 7 content chunks
+
+
+def _json(obj: object) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _response(status: str, ctype: bytes, body: bytes) -> bytes:
+    return (
+        b"HTTP/1.1 " + status.encode() + b"\r\ncontent-type: " + ctype
+        + b"\r\ncontent-length: " + str(len(body)).encode()
+        + b"\r\nconnection: keep-alive\r\n\r\n" + body
+    )
+
+
+def _usage() -> dict:
+    return {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19}
+
+
+def _completion() -> bytes:
+    return _json({
+        "id": "chatcmpl-fake", "object": "chat.completion", "created": 1700000000, "model": MODEL,
+        "system_fingerprint": "fp_fake",
+        "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                     "message": {"role": "assistant", "content": "".join(WORDS)}}],
+        "usage": _usage(),
+    })
+
+
+def _chunk(delta: dict, finish: str | None) -> dict:
+    return {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1700000000,
+            "model": MODEL, "system_fingerprint": "fp_fake",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
+
+
+def _sse_frames(include_usage: bool) -> list[bytes]:
+    """Each SSE event as one HTTP/1.1 chunk, written separately like a real upstream does."""
+    events = [_chunk({"role": "assistant", "content": ""}, None)]
+    events += [_chunk({"content": w}, None) for w in WORDS]
+    events.append(_chunk({}, "stop"))  # 9 chunks so far
+    if include_usage:
+        last = _chunk({}, None)
+        last["choices"] = []
+        last["usage"] = _usage()
+        events.append(last)
+    datas = [b"data: " + _json(e) + b"\n\n" for e in events] + [b"data: [DONE]\n\n"]
+    return [format(len(d), "x").encode() + b"\r\n" + d + b"\r\n" for d in datas] + [b"0\r\n\r\n"]
+
+
+SSE_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
+            b"transfer-encoding: chunked\r\nconnection: keep-alive\r\n\r\n")
+COMPLETION = _response("200 OK", b"application/json", _completion())
+MODELS = _response("200 OK", b"application/json", _json(
+    {"object": "list", "data": [{"id": MODEL, "object": "model", "created": 1700000000,
+                                 "owned_by": "bench"}]}))
+NOT_FOUND = _response("404 Not Found", b"application/json", _json(
+    {"error": {"message": "not found", "type": "invalid_request_error", "param": None,
+               "code": None}}))
+OK = _response("200 OK", b"application/json", b"{}")
+
+
+class State:
+    def __init__(self, delay_ms: float) -> None:
+        self.delay_s = delay_ms / 1000.0
+        self.requests = 0
+        self.started = time.monotonic()
+
+
+class Upstream(asyncio.Protocol):
+    def __init__(self, state: State, sse_plain: tuple[bytes, ...],
+                 sse_usage: tuple[bytes, ...]) -> None:
+        self.state = state
+        self.buf = b""
+        self.transport: asyncio.Transport | None = None
+        self.sse = {False: sse_plain, True: sse_usage}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while True:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self.buf[:end]
+            length = 0
+            lower = head.lower()
+            i = lower.find(b"content-length:")
+            if i >= 0:
+                j = lower.find(b"\r\n", i)
+                length = int(lower[i + 15:j if j >= 0 else len(lower)])
+            if len(self.buf) < end + 4 + length:
+                return
+            body = self.buf[end + 4:end + 4 + length]
+            self.buf = self.buf[end + 4 + length:]
+            self.handle(head[:head.find(b"\r\n")] if b"\r\n" in head else head, body)
+
+    def handle(self, request_line: bytes, body: bytes) -> None:
+        parts = request_line.split(b" ")
+        method, target = parts[0], parts[1] if len(parts) > 1 else b"/"
+        if method == b"POST" and target.endswith(b"/chat/completions"):
+            self.state.requests += 1  # chat completions only: the runner's CPU/req denominator
+            # Cheaper than a JSON parse and robust to both `"stream":true` and `"stream": true`.
+            compact = body.replace(b" ", b"")
+            if b'"stream":true' in compact:
+                frames = self.sse[b'"include_usage":true' in compact]
+                self.later(frames)
+            else:
+                self.later(COMPLETION)
+        elif method == b"GET" and target.endswith(b"/models"):
+            self.write(MODELS)
+        elif method == b"POST" and target.startswith(b"/_bench/delay"):
+            ms = float(target.split(b"ms=")[1]) if b"ms=" in target else 0.0
+            self.state.delay_s = ms / 1000.0
+            self.write(OK)
+        elif method == b"GET" and target.startswith(b"/_bench/stats"):
+            self.write(_response("200 OK", b"application/json", _json(
+                {"requests": self.state.requests, "delay_ms": self.state.delay_s * 1000})))
+        else:
+            self.write(NOT_FOUND)
+
+    def later(self, payload: bytes | tuple[bytes, ...]) -> None:
+        if self.state.delay_s > 0:
+            asyncio.get_running_loop().call_later(self.state.delay_s, self.write, payload)
+        else:
+            self.write(payload)
+
+    def write(self, payload: bytes | tuple[bytes, ...]) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        if isinstance(payload, bytes):
+            self.transport.write(payload)
+            return
+        # One write (so, with TCP_NODELAY, usually one segment) per SSE event, as a real upstream
+        # sends them; the proxy under test has to relay each one.
+        for frame in payload:
+            self.transport.write(frame)
+
+
+def _stream_frames(frames: list[bytes]) -> tuple[bytes, ...]:
+    return (SSE_HEAD + frames[0], *frames[1:])
+
+
+async def serve(host: str, port: int, delay_ms: float) -> None:
+    loop = asyncio.get_running_loop()
+    state = State(delay_ms)
+    plain, usage = _stream_frames(_sse_frames(False)), _stream_frames(_sse_frames(True))
+    server = await loop.create_server(lambda: Upstream(state, plain, usage), host, port,
+                                      backlog=1024, reuse_address=True)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"fake upstream on http://{host}:{port}/v1 delay={delay_ms}ms pid={os.getpid()}",
+          flush=True)
+    async with server:
+        await stop.wait()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=9001)
+    p.add_argument("--delay-ms", type=float, default=0.0)
+    args = p.parse_args()
+    try:
+        import uvloop
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(serve(args.host, args.port, args.delay_ms))
+
+
+if __name__ == "__main__":
+    main()
