@@ -55,6 +55,9 @@ class CostModel:
                 price = table.get(model.upstream_name.split("/", 1)[1])
             self.prices[name] = price or Price(0.0, 0.0)
         self._tokens: dict[str, tuple[float, float]] = {}
+        # Normalised costs per candidate tuple, recomputed only after token means move: the
+        # router asks for them on every request.
+        self._normalized: dict[tuple[str, ...], dict[str, float]] = {}
 
     def observe_tokens(self, model: str, prompt: int, completion: int) -> None:
         old = self._tokens.get(model)
@@ -63,6 +66,7 @@ class CostModel:
         else:
             self._tokens[model] = (old[0] + _MEAN_WEIGHT * (prompt - old[0]),
                                    old[1] + _MEAN_WEIGHT * (completion - old[1]))
+        self._normalized.clear()
 
     def cost_of(self, model: str, prompt: int, completion: int) -> float:
         price = self.prices[model]
@@ -75,4 +79,7 @@ class CostModel:
         return self.cost_of(model, int(prompt), int(completion))
 
     def normalized(self, models: tuple[str, ...]) -> dict[str, float]:
-        return normalized({m: self.expected(m) for m in models})
+        found = self._normalized.get(models)
+        if found is None:
+            found = self._normalized[models] = normalized({m: self.expected(m) for m in models})
+        return found

@@ -43,9 +43,10 @@ class Router:
         self._policies = {name: ThompsonSampling(cost_weight=route.cost_weight)
                           for name, route in config.routes.items()}
         self.cooldown_until: dict[str, float] = {}  # model -> time it may be tried again
+        self._priors = {name: model.prior or Prior() for name, model in config.models.items()}
 
     def prior(self, route: str, model: str) -> Prior:
-        return self._config.models[model].prior or Prior()
+        return self._priors[model]
 
     def posterior(self, route: RouteConfig, model: str, *, now: float) -> Posterior:
         prior = self.prior(route.name, model)
