@@ -58,15 +58,19 @@ class CostModel:
         # Normalised costs per candidate tuple, recomputed only after token means move: the
         # router asks for them on every request.
         self._normalized: dict[tuple[str, ...], dict[str, float]] = {}
+        self._seen = 0
 
     def observe_tokens(self, model: str, prompt: int, completion: int) -> None:
         old = self._tokens.get(model)
         if old is None:
             self._tokens[model] = (float(prompt), float(completion))
+            self._normalized.clear()
         else:
             self._tokens[model] = (old[0] + _MEAN_WEIGHT * (prompt - old[0]),
                                    old[1] + _MEAN_WEIGHT * (completion - old[1]))
-        self._normalized.clear()
+        self._seen += 1
+        if self._seen % 32 == 0:  # a moving mean over ~20 answers: refresh now and then
+            self._normalized.clear()
 
     def cost_of(self, model: str, prompt: int, completion: int) -> float:
         price = self.prices[model]
