@@ -74,6 +74,7 @@ class RedisStore:
             self._circuit_models |= ms
         self._client: redis.Redis | None = None
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
         self._wake = asyncio.Event()
         # The shared state as last read with our queued updates laid over it.
         self._view: dict[str, dict[str, Posterior]] = {}
@@ -103,6 +104,10 @@ class RedisStore:
         self._task = asyncio.create_task(self._run(), name="bayesgate-redis-sync")
 
     async def aclose(self) -> None:
+        # The flag, not only cancel(): redis-py 8.1 sometimes swallows a cancellation that lands
+        # inside a pipeline's execute(), and the task would then outlive aclose().
+        self._closing = True
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -194,7 +199,7 @@ class RedisStore:
 
     async def _run(self) -> None:
         failures = 0
-        while True:
+        while not self._closing:
             try:
                 await self._sync()
             except _FAILURES as exc:
@@ -222,11 +227,11 @@ class RedisStore:
             await self._sleep(interval)
 
     async def _sleep(self, seconds: float) -> None:
+        timer = asyncio.get_running_loop().call_later(seconds, self._wake.set)
         try:
-            async with asyncio.timeout(seconds):
-                await self._wake.wait()
-        except TimeoutError:
-            pass
+            await self._wake.wait()
+        finally:
+            timer.cancel()
         self._wake.clear()
 
     async def _sync(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -151,3 +152,15 @@ def test_redact_url() -> None:
     assert redact_url("rediss://user:s3cret@h/0") == "rediss://user:***@h/0"
     assert redact_url("redis://h/0?password=s3cret&db=1") == "redis://h/0?password=***&db=1"
     assert redact_url("redis://h:6379/0") == "redis://h:6379/0"
+
+
+async def test_aclose_always_ends(server: RedisServer) -> None:
+    """redis-py can swallow a cancellation inside a pipeline; closing must still end the task."""
+    rng = random.Random(4)
+    for _ in range(40):
+        s = RedisStore(_config(server.url, sync_interval_s=0.01), routes={"auto": ["m1"]})
+        await s.start()
+        s.record(Update.observation("auto", "m1", 1.0, prior=PRIOR, half_life_s=None))
+        await asyncio.sleep(rng.random() * 0.04)
+        async with asyncio.timeout(3):
+            await s.aclose()
