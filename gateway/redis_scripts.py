@@ -5,6 +5,7 @@ Keys (prefix `bayesgate`, route `auto`, model `m1`, replica `r7`):
     bayesgate:{auto}:post:m1        hash: alpha, beta, updated_at (Redis time), observations
     bayesgate:{auto}:seen:m1:r7     the highest update sequence number of replica r7 applied
                                     to that hash (expires a day after its last use)
+    bayesgate:{auto}:promoted       set: shadow candidates promoted to live candidates, for good
     bayesgate:{circuits}:m1         epoch seconds until which the model's breaker is open (PX)
     bayesgate:fp:<key>              a client-retry fingerprint (PX = the retry window)
 
@@ -76,6 +77,9 @@ class Keys:
 
     def seen(self, route: str, model: str, replica: str) -> str:
         return f"{self.prefix}:{{{route}}}:seen:{model}:{replica}"
+
+    def promoted(self, route: str) -> str:
+        return f"{self.prefix}:{{{route}}}:promoted"
 
     def circuit(self, model: str) -> str:
         return f"{self.prefix}:{{circuits}}:{model}"

@@ -35,7 +35,7 @@ from typing import Any
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from gateway.config import StoreConfig
 from gateway.redis_scripts import OPEN_CIRCUIT, UPDATE, Keys
@@ -82,14 +82,17 @@ class RedisStore:
         self._local_circuits: dict[str, float] = {}  # opened here, kept until they expire
         self._unsent_circuits: dict[str, float] = {}
         self._circuits: dict[str, float] = {}
+        self._promotions: dict[str, frozenset[str]] = {}
+        self._unsent_promotions: set[tuple[str, str]] = set()
         self._fingerprints: dict[str, tuple[str, float]] = {}
         self._queue: collections.deque[_Pending] = collections.deque()
         self._inflight: list[_Pending] = []
         self._seq = 0
         self._dropped = 0
         self._errors = 0
+        self._duplicates = 0  # resent updates that Redis had applied already (and skipped)
         self._ok = False
-        self._last_sync: float | None = None  # time.monotonic() of the last good sync
+        self._last_sync = time.monotonic()  # of the last good sync (of start() before one)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -101,6 +104,7 @@ class RedisStore:
             max_connections=8, client_name=f"bayesgate-{self._replica}")
         self._update = self._client.register_script(UPDATE)
         self._open = self._client.register_script(OPEN_CIRCUIT)
+        self._last_sync = time.monotonic()
         self._task = asyncio.create_task(self._run(), name="bayesgate-redis-sync")
 
     async def aclose(self) -> None:
@@ -162,15 +166,25 @@ class RedisStore:
         self._circuits = {**self._circuits, model: max(until, self._circuits.get(model, 0.0))}
         self._wake.set()  # the fleet should hear of it now, not at the next tick
 
+    def promotions(self, route: str) -> frozenset[str]:
+        return self._promotions.get(route, frozenset())
+
+    def promote(self, route: str, model: str) -> None:
+        """For good: a set member in Redis, never expired, read by every replica."""
+        self._tracked.setdefault(route, set())
+        self._promotions = {**self._promotions, route: self.promotions(route) | {model}}
+        self._unsent_promotions.add((route, model))
+        self._wake.set()
+
     @property
     def pending(self) -> int:
         return len(self._queue) + len(self._inflight)
 
     def status(self) -> dict[str, Any]:
-        age = None if self._last_sync is None else round(time.monotonic() - self._last_sync, 3)
         return {"backend": "redis", "state": "ok" if self._ok else "degraded",
                 "pending": self.pending, "dropped": self._dropped,
-                "last_sync_age_s": age, "errors": self._errors,
+                "last_sync_age_s": round(time.monotonic() - self._last_sync, 3),
+                "errors": self._errors, "duplicates_skipped": self._duplicates,
                 "url": redact_url(self._config.url), "replica": self._replica}
 
     # -- fingerprints --------------------------------------------------------------------------
@@ -239,39 +253,47 @@ class RedisStore:
         await self._refresh()
 
     async def _flush(self) -> None:
-        assert self._client is not None
-        if self._unsent_circuits:
-            sent = dict(self._unsent_circuits)
-            now = self._clock()
-            pipe = self._client.pipeline(transaction=False)
-            for model, until in sent.items():
-                ttl_ms = math.ceil((until - now) * 1000)
-                if ttl_ms > 0:
-                    await self._open(keys=[self._keys.circuit(model)], args=[repr(until), ttl_ms],
-                                     client=pipe)
-            await pipe.execute()
-            for model, until in sent.items():
-                if self._unsent_circuits.get(model) == until:
-                    del self._unsent_circuits[model]
+        if self._unsent_circuits or self._unsent_promotions:
+            await self._flush_signals()
         # Only what is queued now: steady traffic must not keep the task here forever.
         for _ in range(math.ceil(len(self._queue) / _BATCH)):
             await self._flush_batch()
+
+    async def _flush_signals(self) -> None:
+        """Breakers opened and candidates promoted here, told to the fleet."""
+        assert self._client is not None
+        circuits, promotions = dict(self._unsent_circuits), set(self._unsent_promotions)
+        now = self._clock()
+        pipe = self._client.pipeline(transaction=False)
+        for model, until in circuits.items():
+            ttl_ms = math.ceil((until - now) * 1000)
+            if ttl_ms > 0:
+                await self._open(keys=[self._keys.circuit(model)], args=[repr(until), ttl_ms],
+                                 client=pipe)
+        for route, model in promotions:
+            pipe.sadd(self._keys.promoted(route), model)
+        await pipe.execute()
+        for model, until in circuits.items():
+            if self._unsent_circuits.get(model) == until:
+                del self._unsent_circuits[model]
+        self._unsent_promotions -= promotions
 
     async def _flush_batch(self) -> None:
         assert self._client is not None
         batch = self._inflight = [self._queue.popleft()
                                   for _ in range(min(_BATCH, len(self._queue)))]
         try:
+            # Plain EVALSHA, not the Script object: in a pipeline that would cost a SCRIPT
+            # EXISTS round trip per flush. NOSCRIPT (a restarted Redis) is handled below.
             pipe = self._client.pipeline(transaction=False)
             for item in batch:
                 u = item.update
-                await self._update(
-                    keys=[self._keys.posterior(u.route, u.model),
-                          self._keys.seen(u.route, u.model, self._replica)],
-                    args=[repr(u.d_alpha), repr(u.d_beta), u.observations, repr(u.prior.alpha),
-                          repr(u.prior.beta), "" if u.half_life_s is None else repr(u.half_life_s),
-                          item.seq, _SEEN_TTL_MS],
-                    client=pipe)
+                pipe.evalsha(
+                    self._update.sha, 2, self._keys.posterior(u.route, u.model),
+                    self._keys.seen(u.route, u.model, self._replica),
+                    repr(u.d_alpha), repr(u.d_beta), u.observations, repr(u.prior.alpha),
+                    repr(u.prior.beta), "" if u.half_life_s is None else repr(u.half_life_s),
+                    item.seq, _SEEN_TTL_MS)
             results = await pipe.execute(raise_on_error=False)
         except BaseException:
             # Unacknowledged: back to the front, in order; the script skips what was applied.
@@ -283,6 +305,13 @@ class RedisStore:
             raise
         finally:
             self._inflight = []
+        self._duplicates += sum(1 for r in results if r == 0)
+        unknown = [item for item, r in zip(batch, results, strict=True)
+                   if isinstance(r, NoScriptError)]
+        if unknown:  # nothing of these was applied: load the script, send them again
+            self._queue.extendleft(reversed(unknown))
+            await self._client.script_load(UPDATE)
+            results = [r for r in results if not isinstance(r, NoScriptError)]
         failed = [r for r in results if isinstance(r, Exception)]
         if failed:
             self._dropped += len(failed)
@@ -291,44 +320,42 @@ class RedisStore:
                       _describe(failed[0]))
 
     async def _refresh(self) -> None:
+        """Read the shared state and swap it in, our still-queued updates laid over it."""
         assert self._client is not None
-        pairs = [(route, model) for route, models in list(self._tracked.items())
-                 for model in sorted(models)]
+        routes = sorted(self._tracked)
+        pairs = [(route, model) for route in routes for model in sorted(self._tracked[route])]
         circuit_models = sorted(self._circuit_models)
         pipe = self._client.pipeline(transaction=False)
         for route, model in pairs:
             pipe.hgetall(self._keys.posterior(route, model))
+        for route in routes:
+            pipe.smembers(self._keys.promoted(route))
         if circuit_models:
             pipe.mget([self._keys.circuit(m) for m in circuit_models])
         results = await pipe.execute()
-        remote: dict[str, dict[str, Posterior]] = {}
+        view: dict[str, dict[str, Posterior]] = {}
         counts: dict[tuple[str, str], int] = {}
         for (route, model), fields in zip(pairs, results, strict=False):
             if fields:
-                remote.setdefault(route, {})[model] = Posterior(
+                view.setdefault(route, {})[model] = Posterior(
                     float(fields[b"alpha"]), float(fields[b"beta"]),
                     float(fields[b"updated_at"]))
                 counts[(route, model)] = int(fields.get(b"observations", 0))
-        circuits: dict[str, float] = {}
-        if circuit_models:
-            for model, until in zip(circuit_models, results[len(pairs)], strict=True):
-                if until is not None:
-                    circuits[model] = float(until)
-        self._publish(remote, counts, circuits)
-
-    def _publish(self, remote: dict[str, dict[str, Posterior]],
-                 counts: dict[tuple[str, str], int], circuits: dict[str, float]) -> None:
-        """Swap in the new shared state with our still-queued updates laid over it."""
-        self._view = {route: dict(models) for route, models in remote.items()}
-        self._counts = dict(counts)
-        for item in self._queue:
-            self._apply_locally(item.update)
+        promoted = results[len(pairs):len(pairs) + len(routes)]
+        self._promotions = {
+            route: frozenset(m.decode() for m in members)
+            | {m for r, m in self._unsent_promotions if r == route}
+            for route, members in zip(routes, promoted, strict=True)}
         now = self._clock()
         self._local_circuits = {m: t for m, t in self._local_circuits.items() if t > now}
-        merged = dict(circuits)
+        opened = results[len(pairs) + len(routes)] if circuit_models else []
+        circuits = {m: float(t) for m, t in zip(circuit_models, opened, strict=True)
+                    if t is not None}
         for model, until in self._local_circuits.items():
-            merged[model] = max(until, merged.get(model, 0.0))
-        self._circuits = merged
+            circuits[model] = max(until, circuits.get(model, 0.0))
+        self._view, self._counts, self._circuits = view, counts, circuits
+        for item in self._queue:
+            self._apply_locally(item.update)
 
     def _apply_locally(self, update: Update) -> None:
         models = self._view.setdefault(update.route, {})

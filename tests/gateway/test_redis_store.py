@@ -95,6 +95,7 @@ async def test_resent_batch_is_applied_once(store: RedisStore, server: RedisServ
     store._queue.append(_Pending(pending, update))
     await _until(lambda: store.pending == 0)
     assert _stored(server, "auto", "m1").alpha == pytest.approx(3.0)
+    assert store.status()["duplicates_skipped"] == 1
     store.record(update)
     await _until(lambda: store.pending == 0)
     assert _stored(server, "auto", "m1").alpha == pytest.approx(4.0)
@@ -164,3 +165,54 @@ async def test_aclose_always_ends(server: RedisServer) -> None:
         await asyncio.sleep(rng.random() * 0.04)
         async with asyncio.timeout(3):
             await s.aclose()
+
+
+async def test_promotions_reach_every_replica(store: RedisStore, server: RedisServer) -> None:
+    other = RedisStore(_config(server.url, sync_interval_s=0.02), routes={"auto": ["m1"]})
+    await other.start()
+    try:
+        store.promote("auto", "new-model")
+        assert store.promotions("auto") == {"new-model"}
+        await _until(lambda: other.promotions("auto") == {"new-model"})
+        assert server.client().smembers("t:{auto}:promoted") == {b"new-model"}
+    finally:
+        await other.aclose()
+
+
+async def test_flush_cut_off_by_a_freeze_counts_once(server: RedisServer) -> None:
+    """Redis frozen past the socket timeout runs the batch when it wakes; the gateway, which
+    never heard back, sends it again: the script skips every repeat."""
+    store = RedisStore(_config(server.url, sync_interval_s=0.3), routes={"auto": ["m1"]})
+    await store.start()
+    try:
+        await _until(lambda: store.status()["state"] == "ok")
+        await asyncio.sleep(0.05)
+        # Right after a sync: the next flush goes out on the pooled connection, into the freeze.
+        await _until(lambda: store.status()["last_sync_age_s"] < 0.05)
+        server.client().config_resetstat()
+        freeze = server.freeze(1.2)
+        for _ in range(10):
+            store.record(Update.observation("auto", "m1", 1.0, prior=PRIOR, half_life_s=None))
+        await _until(lambda: store.status()["state"] == "degraded", 3)
+        await asyncio.to_thread(freeze.join)
+        await _until(lambda: store.status()["state"] == "ok" and store.pending == 0, 5)
+        await asyncio.sleep(0.1)
+        # Redis ran each update more than once (the cut-off batch and resends, in any order) ...
+        assert server.client().info("commandstats")["cmdstat_evalsha"]["calls"] >= 20
+        # ... and applied it once.
+        assert _stored(server, "auto", "m1").alpha == pytest.approx(2.0 + 10)
+        assert int(server.client().hget("t:{auto}:post:m1", "observations")) == 10
+    finally:
+        await store.aclose()
+
+
+async def test_script_reloaded_after_redis_forgets_it(store: RedisStore,
+                                                      server: RedisServer) -> None:
+    store.record(Update.observation("auto", "m1", 1.0, prior=PRIOR, half_life_s=None))
+    await _until(lambda: store.pending == 0)
+    server.client().script_flush()
+    for _ in range(3):
+        store.record(Update.observation("auto", "m1", 1.0, prior=PRIOR, half_life_s=None))
+    await _until(lambda: store.pending == 0)
+    assert _stored(server, "auto", "m1").alpha == pytest.approx(2.0 + 4)
+    assert store.status()["dropped"] == 0

@@ -198,6 +198,8 @@ def test_frozen_redis_does_not_slow_requests(fleet: list[GatewayThread],
     # Flushes cut off by the socket timeout were executed by Redis when it woke up and sent
     # again by the gateway: each still counts once.
     _synced(fleet)
+    print(f"  resent updates Redis had applied (skipped): "
+          f"{[gw.gateway.store.status()['duplicates_skipped'] for gw in fleet]}")
     _assert_totals(fleet, normal.answered + frozen.answered)
 
 
