@@ -83,7 +83,9 @@ def build_store(config: Config, clock: Callable[[], float]) -> Store:
     if config.store.backend == "redis":
         from gateway.redis_store import RedisStore
 
-        return RedisStore(config.store, clock=clock)
+        # What to read on the first sync: a restarted replica starts from the fleet's state.
+        routes = {name: (*r.candidates, *r.shadow.candidates) for name, r in config.routes.items()}
+        return RedisStore(config.store, clock=clock, routes=routes, models=config.models)
     return MemoryStore(clock=clock)
 
 

@@ -1,0 +1,267 @@
+"""Replicas learn as one (issue 4): real uvicorn gateways sharing a real redis-server.
+
+Each gateway runs in its own thread and event loop with its own RedisStore; the client is the
+official `openai` SDK. The measured figures are printed (`pytest -s` shows them).
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from support.gateway import GatewayThread
+from support.redis_server import RedisServer, free_port
+
+MODELS = ("m1", "m2", "m3")
+PRIOR_TOTAL = 2.0  # the uniform prior: alpha + beta = 1 + 1
+
+
+def _config(url: str, *, sync_interval_s: float = 0.25) -> str:
+    models = "\n".join(
+        f"  {m}: {{provider: sim, cost: {{input_per_mtok: {i + 1}, output_per_mtok: {i + 1}}},"
+        f" simulate: {{latency_ms: {i + 2}, jitter_ms: 1, output_tokens: 5}}}}"
+        for i, m in enumerate(MODELS))
+    return f"""
+store: {{backend: redis, url: "{url}", prefix: fleet, sync_interval_s: {sync_interval_s}}}
+providers: {{sim: {{type: simulated}}}}
+models:
+{models}
+routes:
+  auto: {{candidates: [{", ".join(MODELS)}], decay: {{half_life_s: null}}}}
+"""
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer(persist=True) as server:
+        yield server
+
+
+@pytest.fixture
+def fleet(redis_server: RedisServer) -> Iterator[list[GatewayThread]]:
+    gateways = [GatewayThread(_config(redis_server.url), seed=s).start() for s in (1, 2)]
+    yield gateways
+    for gw in gateways:
+        gw.stop()
+
+
+class Traffic:
+    """Sequential requests through one gateway, counting who answered and any error."""
+
+    def __init__(self, gw: GatewayThread, *, tag: str) -> None:
+        self.client = openai.OpenAI(base_url=gw.base_url, api_key="none", max_retries=0,
+                                    timeout=10)
+        self.tag = tag
+        self.answered: Counter[str] = Counter()
+        self.latencies_ms: list[float] = []
+        self.errors: list[str] = []
+        self.sent = 0
+
+    def one(self) -> None:
+        self.sent += 1
+        started = time.perf_counter()
+        try:
+            answer = self.client.chat.completions.create(
+                model="auto", messages=[{"role": "user", "content": f"{self.tag} {self.sent}"}])
+        except openai.OpenAIError as exc:
+            self.errors.append(repr(exc))
+            return
+        self.latencies_ms.append((time.perf_counter() - started) * 1000)
+        self.answered[answer.model] += 1
+
+    def run(self, n: int) -> Traffic:
+        for _ in range(n):
+            self.one()
+        return self
+
+    def until(self, stop: threading.Event) -> Traffic:
+        while not stop.is_set():
+            self.one()
+        return self
+
+
+def _in_threads(*jobs: Callable[[], Any]) -> None:
+    threads = [threading.Thread(target=job) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+
+
+def _wait(predicate: Callable[[], bool], timeout_s: float = 10.0) -> float:
+    started = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - started < timeout_s, "condition not reached in time"
+        time.sleep(0.005)
+    return time.monotonic() - started
+
+
+def _totals(gw: GatewayThread) -> dict[str, tuple[float, float, int]]:
+    async def read() -> dict[str, tuple[float, float, int]]:
+        store = gw.gateway.store
+        return {m: (p.alpha, p.beta, store.observations("auto", m))
+                for m, p in store.snapshot("auto").items()}
+    return gw.call(read())  # type: ignore[no-any-return]
+
+
+def _synced(gateways: list[GatewayThread]) -> None:
+    """Learned, flushed, and re-read by every replica."""
+    for gw in gateways:
+        gw.settle()
+    _wait(lambda: all(gw.gateway.store.status()["pending"] == 0
+                      and gw.gateway.store.status()["state"] == "ok" for gw in gateways), 15)
+    time.sleep(2 * gateways[0].gateway.config.store.sync_interval_s + 0.05)
+
+
+def _assert_totals(gateways: list[GatewayThread], answered: Counter[str]) -> None:
+    views = [_totals(gw) for gw in gateways]
+    print(f"\n  answered per model: {dict(sorted(answered.items()))}")
+    for i, view in enumerate(views):
+        print(f"  replica {i}: " + ", ".join(
+            f"{m} alpha+beta={a + b:.6f} obs={n}" for m, (a, b, n) in sorted(view.items())))
+    for model in MODELS:
+        expected = PRIOR_TOTAL + answered[model]
+        for view in views:
+            alpha, beta, observations = view.get(model, (1.0, 1.0, 0))
+            assert alpha + beta == pytest.approx(expected, abs=1e-6), (model, view)
+            assert observations == answered[model]
+        assert views[0].get(model) == pytest.approx(views[1].get(model), abs=1e-9)
+
+
+def test_two_replicas_learn_as_one(fleet: list[GatewayThread]) -> None:
+    a, b = (Traffic(gw, tag=f"replica-{i}") for i, gw in enumerate(fleet))
+    _in_threads(lambda: a.run(500), lambda: b.run(500))
+    assert a.errors == b.errors == []
+    _synced(fleet)
+    answered = a.answered + b.answered
+    assert sum(answered.values()) == 1000
+    _assert_totals(fleet, answered)
+
+
+def test_redis_killed_for_five_seconds(fleet: list[GatewayThread],
+                                       redis_server: RedisServer) -> None:
+    stop = threading.Event()
+    a, b = (Traffic(gw, tag=f"replica-{i}") for i, gw in enumerate(fleet))
+
+    def outage() -> None:
+        time.sleep(1.0)
+        redis_server.kill()
+        time.sleep(1.0)
+        down = [gw.gateway.store.status() for gw in fleet]
+        time.sleep(4.0)
+        redis_server.start()  # the same directory: the AOF brings back what was acknowledged
+        recovered = _wait(lambda: all(gw.gateway.store.status()["state"] == "ok"
+                                      for gw in fleet))
+        time.sleep(1.0)
+        stop.set()
+        print(f"\n  while down: {[(s['state'], s['pending']) for s in down]}; "
+              f"recovered {recovered:.2f} s after the restart")
+        assert all(s["state"] == "degraded" and s["pending"] > 0 for s in down)
+
+    _in_threads(lambda: a.until(stop), lambda: b.until(stop), outage)
+    assert a.errors == b.errors == []
+    _synced(fleet)
+    answered = a.answered + b.answered
+    print(f"  requests: {a.sent + b.sent}, client-visible errors: 0")
+    _assert_totals(fleet, answered)
+
+
+def test_frozen_redis_does_not_slow_requests(fleet: list[GatewayThread],
+                                             redis_server: RedisServer) -> None:
+    gw = fleet[0]
+    normal = Traffic(gw, tag="normal").run(300)
+    _synced(fleet)
+    frozen = Traffic(gw, tag="frozen")
+    freeze = redis_server.freeze(2)
+    time.sleep(0.05)
+    deadline = time.monotonic() + 1.8
+    while time.monotonic() < deadline:
+        frozen.one()
+    freeze.join()
+    assert normal.errors == frozen.errors == []
+    figures = {}
+    for name, run in (("normal", normal), ("frozen", frozen)):
+        lat = sorted(run.latencies_ms)
+        figures[name] = (statistics.median(lat), lat[int(len(lat) * 0.99) - 1], len(lat))
+    print("\n  latency ms (p50, p99, n): "
+          + ", ".join(f"{k} {v[0]:.2f} / {v[1]:.2f} / {v[2]}" for k, v in figures.items()))
+    print(f"  store during the freeze: {gw.gateway.store.status()}")
+    assert figures["frozen"][1] < figures["normal"][1] + 50
+    assert figures["frozen"][0] < figures["normal"][0] + 5
+    # Flushes cut off by the socket timeout were executed by Redis when it woke up and sent
+    # again by the gateway: each still counts once.
+    _synced(fleet)
+    print(f"  resent updates Redis had applied (skipped): "
+          f"{[gw.gateway.store.status()['duplicates_skipped'] for gw in fleet]}")
+    _assert_totals(fleet, normal.answered + frozen.answered)
+
+
+def test_breaker_opened_on_one_replica_reaches_the_other(fleet: list[GatewayThread]) -> None:
+    a, b = fleet
+    _synced(fleet)
+    times = []
+    for model in MODELS:
+        async def open_on_a(model: str = model) -> None:
+            a.gateway.store.open_circuit(model, time.time() + 30)
+        started = time.monotonic()
+        a.call(open_on_a())
+        _wait(lambda m=model: m in b.gateway.store.circuits(), 2.0)
+        times.append(time.monotonic() - started)
+        time.sleep(0.1)
+    print(f"\n  breaker propagation A -> B (s): {[round(t, 3) for t in times]}")
+    assert max(times) < 1.0
+    assert b.gateway.store.circuits()["m1"] > time.time() + 25
+
+
+def test_restarted_replica_starts_from_the_fleet(redis_server: RedisServer) -> None:
+    first = GatewayThread(_config(redis_server.url)).start()
+    try:
+        traffic = Traffic(first, tag="first").run(100)
+        _synced([first])
+        learned = _totals(first)
+    finally:
+        first.stop()
+    started = time.monotonic()
+    second = GatewayThread(_config(redis_server.url)).start()
+    try:
+        waited = _wait(lambda: second.gateway.store.status()["state"] == "ok", 5)
+        print(f"\n  restarted replica in sync {time.monotonic() - started:.3f} s after start "
+              f"({waited:.3f} s after serving)")
+        restored = _totals(second)
+        assert restored.keys() == learned.keys()
+        for model, values in learned.items():
+            assert restored[model] == pytest.approx(values, abs=1e-9)
+        assert sum(n for _, _, n in learned.values()) == 100 == sum(traffic.answered.values())
+    finally:
+        second.stop()
+
+
+def test_unreachable_redis_at_start_degrades_then_connects() -> None:
+    port = free_port()
+    gw = GatewayThread(_config(f"redis://:pw-123456@127.0.0.1:{port}/0",
+                               sync_interval_s=0.05)).start()
+    try:
+        ready = httpx.get(f"{gw.url}/readyz")
+        assert ready.status_code == 200 and ready.json()["status"] == "degraded"
+        assert "pw-123456" not in ready.text
+        traffic = Traffic(gw, tag="early").run(20)
+        assert traffic.errors == []
+        gw.settle()
+        assert gw.gateway.store.status()["pending"] == 20
+        with RedisServer(port=port, password="pw-123456") as server:
+            _wait(lambda: httpx.get(f"{gw.url}/readyz").json()["status"] == "ready")
+            _wait(lambda: gw.gateway.store.status()["pending"] == 0)
+            stored = sum(int(server.client().hget(f"fleet:{{auto}}:post:{m}", "observations")
+                             or 0) for m in MODELS)
+            assert stored == 20
+            stats = httpx.get(f"{gw.url}/stats").json()["store"]
+            assert stats["backend"] == "redis" and stats["state"] == "ok"
+    finally:
+        gw.stop()
