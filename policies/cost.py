@@ -61,14 +61,19 @@ class TokenMeter:
                 "count": float(self.count)}
 
     @classmethod
-    def from_fields(cls, fields: Mapping[str, str | bytes | float]) -> TokenMeter:
+    def from_fields(
+        cls, raw: Mapping[str, str | bytes | float] | Mapping[bytes, bytes]
+    ) -> TokenMeter:
+        """Parse a stored hash (str or bytes, as Redis returns it); junk takes the defaults."""
+        data = {(k.decode() if isinstance(k, bytes) else k): v for k, v in raw.items()}
+
         def num(key: str, default: float) -> float:
-            raw = fields.get(key)
+            value = data.get(key)
             try:
-                value = float(raw.decode() if isinstance(raw, bytes) else raw)  # type: ignore[arg-type]
+                x = float(value.decode() if isinstance(value, bytes) else value)  # type: ignore[arg-type]
             except (TypeError, ValueError):
                 return default
-            return value if math.isfinite(value) and value >= 0 else default
+            return x if math.isfinite(x) and x >= 0 else default
 
         return cls(num("input_tokens", 500.0), num("output_tokens", 250.0), int(num("count", 0)))
 

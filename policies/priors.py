@@ -1,9 +1,10 @@
 """Where a posterior starts: per-model priors, built-in family priors, and cold start.
 
 The prior is what a posterior decays back to when idle, so it should say what we believe about
-a model with no evidence. Rewards of healthy models sit around 0.8-0.95 with the default reward
-weights (a valid answer scores at least 0.5 + 0.2), so the family priors are centred there with
-a modest strength of 5-6 answers: a handful of real answers outweighs them.
+a model with no evidence. A healthy hosted model scores about 0.9 with the default reward
+weights (a valid first-time answer scores at least 0.5 + 0.2, plus 0.3 times its latency score),
+so the family priors are centred at 0.7-0.88 with a strength of 6 answers: a handful of real
+answers outweighs them, and an idle model relaxes back to a belief good enough to be tried.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ UNIFORM = Prior(1.0, 1.0)
 # Expert opinion, deliberately weak: hosted frontier APIs answer valid JSON and tool calls
 # reliably; small open-weight and local models are more often invalid or slow.
 FAMILY_PRIORS: Mapping[str, Prior] = MappingProxyType({
-    "openai": Prior(4.8, 1.2),
-    "anthropic": Prior(4.8, 1.2),
-    "google": Prior(4.5, 1.5),
-    "mistral": Prior(4.2, 1.8),
-    "meta": Prior(4.0, 2.0),
-    "local": Prior(3.0, 2.0),
+    "openai": Prior(5.3, 0.7),
+    "anthropic": Prior(5.3, 0.7),
+    "google": Prior(5.1, 0.9),
+    "mistral": Prior(5.0, 1.0),
+    "meta": Prior(4.7, 1.3),
+    "local": Prior(4.2, 1.8),
 })
 
 # Borrowed evidence never outweighs this many answers: cold start is tens of requests.

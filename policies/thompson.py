@@ -55,6 +55,10 @@ class ThompsonSampling:
     cost_weight: float = 0.0
     fallback: str | None = None
     confidence_floor: float = 0.0
+    # Scales each posterior's variance before sampling (alpha, beta divided by it, mean kept).
+    # Below 1 explores less; Chapelle & Li (2011, "An Empirical Evaluation of Thompson
+    # Sampling") found 0.25-0.5 beats plain sampling when rewards are noisy.
+    exploration: float = 1.0
 
     def __post_init__(self) -> None:
         w = self.cost_weight
@@ -65,6 +69,9 @@ class ThompsonSampling:
             raise ValueError(
                 f"The confidence floor must be a probability in [0, 1), got {p!r}."
             )
+        e = self.exploration
+        if not (isinstance(e, int | float) and math.isfinite(e) and e > 0):
+            raise ValueError(f"The exploration scale must be a positive finite number, got {e!r}.")
 
     def select(self, arms: Sequence[Arm], *, rng: np.random.Generator, now: float) -> Decision:
         if not arms:
@@ -77,7 +84,11 @@ class ThompsonSampling:
         alphas = np.where(np.isfinite(alphas), np.maximum(alphas, _MIN_PARAM), 1.0)
         betas = np.where(np.isfinite(betas), np.maximum(betas, _MIN_PARAM), 1.0)
         costs = np.where(np.isfinite(costs), np.clip(costs, 0.0, 1.0), 1.0)
-        theta = rng.beta(alphas, betas)
+        if self.exploration == 1.0:
+            theta = rng.beta(alphas, betas)
+        else:
+            e = self.exploration
+            theta = rng.beta(np.maximum(alphas / e, _MIN_PARAM), np.maximum(betas / e, _MIN_PARAM))
         utility = theta - self.cost_weight * costs
         score = utility.copy()
         for i, arm in enumerate(arms):
