@@ -317,13 +317,15 @@ def _learn(post: Posterior, r: float, prior: Prior, route: Route, now: float) ->
 
 
 def _requests_to_share(choices: list[str], start: int, best: str, end: int) -> float:
-    """Requests after `start` until `best` held 80% of the last SHARE_WINDOW choices."""
-    hits = 0
+    """Requests after `start` until `best` held 80% of the last SHARE_WINDOW choices (the
+    window reaches back before `start`, where the old best was serving)."""
+    lo = max(0, start - SHARE_WINDOW)
+    hits = sum(c == best for c in choices[lo:start])
     for i in range(start, end):
         hits += choices[i] == best
-        if i - SHARE_WINDOW >= start:
+        if i - SHARE_WINDOW >= lo:
             hits -= choices[i - SHARE_WINDOW] == best
-        if i - start + 1 >= SHARE_WINDOW and hits >= 0.8 * SHARE_WINDOW:
+        if hits >= 0.8 * SHARE_WINDOW:
             return float(i - start + 1)
     return math.inf
 

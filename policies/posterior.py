@@ -74,11 +74,11 @@ def decay_factor(elapsed_s: float, half_life_s: float | None) -> float:
 def sanitized(post: Posterior, prior: Prior) -> Posterior:
     """`post`, or the prior when a stored value is broken (NaN, inf, zero or negative)."""
     a, b, t = post.alpha, post.beta, post.updated_at
+    if 0 < a < math.inf and 0 < b < math.inf and -math.inf < t < math.inf:
+        return post  # the common case, checked first: this runs for every candidate
     if not (math.isfinite(a) and math.isfinite(b) and a > 0 and b > 0):
         return Posterior(prior.alpha, prior.beta, t if math.isfinite(t) else 0.0)
-    if not math.isfinite(t):
-        return Posterior(a, b, 0.0)
-    return post
+    return Posterior(a, b, 0.0)
 
 
 def decayed(post: Posterior, prior: Prior, *, now: float, half_life_s: float | None) -> Posterior:
@@ -88,14 +88,17 @@ def decayed(post: Posterior, prior: Prior, *, now: float, half_life_s: float | N
     the timestamp never moves backwards, so replaying the same timestamps gives the same state.
     """
     post = sanitized(post, prior)
-    if not math.isfinite(now):
+    elapsed = now - post.updated_at
+    if half_life_s is None or not 0 < elapsed < math.inf:  # a broken clock decays nothing
+        if half_life_s is not None:
+            decay_factor(1.0, half_life_s)  # still reject a bad half-life
         return post
-    keep = decay_factor(now - post.updated_at, half_life_s)
+    keep = decay_factor(elapsed, half_life_s)
     if keep == 1.0:
         return post
     alpha = prior.alpha + (post.alpha - prior.alpha) * keep
     beta = prior.beta + (post.beta - prior.beta) * keep
-    return Posterior(max(alpha, _MIN_PARAM), max(beta, _MIN_PARAM), max(now, post.updated_at))
+    return Posterior(max(alpha, _MIN_PARAM), max(beta, _MIN_PARAM), now)
 
 
 def observe(

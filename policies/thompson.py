@@ -76,31 +76,32 @@ class ThompsonSampling:
     def select(self, arms: Sequence[Arm], *, rng: np.random.Generator, now: float) -> Decision:
         if not arms:
             raise ValueError("Cannot select among zero arms: a route needs at least one candidate.")
-        n = len(arms)
-        alphas = np.array([a.alpha for a in arms], dtype=float)
-        betas = np.array([a.beta for a in arms], dtype=float)
-        costs = np.array([a.cost for a in arms], dtype=float)
-        # A torn or corrupted snapshot must not crash selection: broken values act as Beta(1, 1).
-        alphas = np.where(np.isfinite(alphas), np.maximum(alphas, _MIN_PARAM), 1.0)
-        betas = np.where(np.isfinite(betas), np.maximum(betas, _MIN_PARAM), 1.0)
-        costs = np.where(np.isfinite(costs), np.clip(costs, 0.0, 1.0), 1.0)
-        if self.exploration == 1.0:
-            theta = rng.beta(alphas, betas)
+        # Plain lists and one numpy call: for the 2-50 arms of a route, building and masking
+        # arrays costs more than the sampling itself (bench/policy_bench.py).
+        alphas, betas, costs = [], [], []
+        for arm in arms:
+            # A torn or corrupted snapshot must not crash selection: broken values act as 1.
+            a, b, c = arm.alpha, arm.beta, arm.cost
+            alphas.append(max(a, _MIN_PARAM) if math.isfinite(a) else 1.0)
+            betas.append(max(b, _MIN_PARAM) if math.isfinite(b) else 1.0)
+            costs.append(min(max(c, 0.0), 1.0) if math.isfinite(c) else 1.0)
+        e = self.exploration
+        if e == 1.0:
+            theta = rng.beta(alphas, betas).tolist()
         else:
-            e = self.exploration
-            theta = rng.beta(np.maximum(alphas / e, _MIN_PARAM), np.maximum(betas / e, _MIN_PARAM))
-        utility = theta - self.cost_weight * costs
-        score = utility.copy()
-        for i, arm in enumerate(arms):
-            if not arm.available:
-                score[i] -= _UNAVAILABLE_PENALTY
-        order = [int(i) for i in np.argsort(-score, kind="stable")]
+            theta = rng.beta([max(a / e, _MIN_PARAM) for a in alphas],
+                             [max(b / e, _MIN_PARAM) for b in betas]).tolist()
+        w = self.cost_weight
+        utility = [t - w * c for t, c in zip(theta, costs, strict=True)]
+        score = [u if arm.available else u - _UNAVAILABLE_PENALTY
+                 for u, arm in zip(utility, arms, strict=True)]
+        order = sorted(range(len(arms)), key=score.__getitem__, reverse=True)
         fallback_used = False
-        if self.fallback is not None and self.confidence_floor > 0 and n > 1:
+        if self.fallback is not None and self.confidence_floor > 0 and len(arms) > 1:
             order, fallback_used = self._apply_floor(arms, order, alphas, betas, costs)
         return Decision(
             ranked=tuple(arms[i].name for i in order),
-            utilities=tuple(float(utility[i]) for i in order),
+            utilities=tuple(utility[i] for i in order),
             fallback_used=fallback_used,
         )
 
@@ -108,9 +109,9 @@ class ThompsonSampling:
         self,
         arms: Sequence[Arm],
         order: list[int],
-        alphas: np.ndarray,
-        betas: np.ndarray,
-        costs: np.ndarray,
+        alphas: list[float],
+        betas: list[float],
+        costs: list[float],
     ) -> tuple[list[int], bool]:
         win = order[0]
         if arms[win].name == self.fallback or not arms[win].available:
@@ -119,8 +120,8 @@ class ThompsonSampling:
         if fb is None or not arms[fb].available:
             return order, False
         p = prob_better(
-            (float(alphas[win]), float(betas[win]), float(costs[win])),
-            (float(alphas[fb]), float(betas[fb]), float(costs[fb])),
+            (alphas[win], betas[win], costs[win]),
+            (alphas[fb], betas[fb], costs[fb]),
             cost_weight=self.cost_weight,
         )
         if p >= self.confidence_floor:
