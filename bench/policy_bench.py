@@ -57,8 +57,8 @@ def bench(n: int, repeat: int) -> tuple[float, float, float]:
     for i in range(repeat):
         t = now + 1 + i * 1e-3
         snap = [decayed(posts[m], PRIOR, now=t, half_life_s=defaults.HALF_LIFE_S) for m in names]
-        d = policy.select([Arm(m, p.alpha, p.beta, costs[m]) for m, p in zip(names, snap)],
-                          rng=rng, now=t)
+        arms = [Arm(m, p.alpha, p.beta, costs[m]) for m, p in zip(names, snap, strict=True)]
+        d = policy.select(arms, rng=rng, now=t)
         r = reward(Outcome(valid=True, latency_ms=900.0), cfg)
         posts[d.choice] = observe(posts[d.choice], r, prior=PRIOR, now=t,
                                   half_life_s=defaults.HALF_LIFE_S,
