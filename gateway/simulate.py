@@ -94,26 +94,13 @@ def scenario(name: str) -> tuple[Phase, ...]:
 
 @functools.lru_cache(maxsize=256)
 def expected_reward(m: SimModel, cfg: RewardConfig) -> float:
-    """E[reward] of one attempt: deterministic quadrature over the log-normal latency."""
-    z = np.sqrt(2.0) * _erfinv(2.0 * (np.arange(400) + 0.5) / 400 - 1.0)
-    lat = np.mean([latency_score(float(m.latency_ms * np.exp(m.latency_sigma * q)), cfg)
-                   for q in z])
+    """E[reward] of one attempt; the latency part over fixed normal draws, so it is exact to
+    about 1e-3 and the same on every run."""
+    draws = m.latency_ms * np.exp(m.latency_sigma * np.random.default_rng(0).standard_normal(4000))
+    lat = np.mean([latency_score(float(ms), cfg) for ms in draws])
     total = cfg.validity_weight + cfg.latency_weight + cfg.retries_weight
     valid = (cfg.validity_weight + cfg.latency_weight * lat + cfg.retries_weight) / total
     return float((1.0 - m.error_rate) * m.quality * valid)
-
-
-def _erfinv(y: np.ndarray) -> np.ndarray:
-    # Winitzki's approximation refined by two Newton steps: numpy has no erfinv, scipy is
-    # not a dependency.
-    a = 0.147
-    ln = np.log(1.0 - y * y)
-    t = 2.0 / (np.pi * a) + ln / 2.0
-    x = np.sign(y) * np.sqrt(np.sqrt(t * t - ln / a) - t)
-    erf = np.vectorize(math.erf)
-    for _ in range(2):
-        x = x - (erf(x) - y) / (2.0 / np.sqrt(np.pi) * np.exp(-x * x))
-    return np.asarray(x)
 
 
 def model_cost(m: SimModel) -> float:
@@ -211,116 +198,116 @@ class Run:
     trace: list[tuple[float, dict[str, tuple[float, float]]]] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class Gateway:
+    """What one gateway replica holds for the route: posteriors, breakers, token meters."""
+
+    route: Route
+    world: np.random.Generator  # the simulated upstreams' dice
+    posts: dict[str, Posterior] = field(default_factory=dict)
+    priors: dict[str, Prior] = field(default_factory=dict)
+    breakers: dict[str, breaker.BreakerState] = field(default_factory=dict)
+    meters: dict[str, TokenMeter] = field(default_factory=dict)
+    families: dict[str, str] = field(default_factory=dict)
+
+    def add(self, m: SimModel, *, now: float) -> None:
+        """A model appears: it starts from its family's pooled evidence (cold start)."""
+        siblings = [decayed(p, self.priors[n], now=now, half_life_s=self.route.half_life_s)
+                    for n, p in self.posts.items() if self.families[n] == m.family]
+        self.families[m.name] = m.family
+        self.priors[m.name] = family_prior(m.family)
+        self.posts[m.name] = cold_start(family=m.family, siblings=siblings, now=now,
+                                        max_strength=defaults.COLD_START_STRENGTH)
+        self.breakers[m.name] = breaker.BreakerState(window_start=now)
+        self.meters[m.name] = TokenMeter()
+
+    def arms(self, models: dict[str, SimModel], *, now: float, decay: bool) -> list[Arm]:
+        costs = normalized({n: request_cost(self.meters[n], m.price) for n, m in models.items()})
+        arms = []
+        for n in models:
+            p = self.posts[n]
+            if decay:
+                p = decayed(p, self.priors[n], now=now, half_life_s=self.route.half_life_s)
+            ok = breaker.available(self.breakers[n], self.route.breaker, now=now)
+            arms.append(Arm(n, p.alpha, p.beta, costs[n], ok))
+        return arms
+
+    def serve(self, ranked: tuple[str, ...], models: dict[str, SimModel], *,
+              now: float) -> tuple[float, float] | None:
+        """Fail over down the ranking; (client reward, USD) or None for a client error."""
+        tried = 0
+        for n in ranked:
+            if tried == self.route.max_attempts:
+                return None
+            ok, state = breaker.admit(self.breakers[n], self.route.breaker, now=now)
+            if not ok:
+                continue
+            self.breakers[n] = state
+            tried += 1
+            served = self._attempt(models[n], now=now)
+            if served is not None:
+                return served
+        # Every breaker is open: a likely error beats a certain one.
+        return self._attempt(models[ranked[0]], now=now) if tried == 0 else None
+
+    def _attempt(self, m: SimModel, *, now: float) -> tuple[float, float] | None:
+        n, world = m.name, self.world
+        failed = world.random() < m.error_rate
+        before = self.breakers[n]
+        self.breakers[n] = breaker.record(before, self.route.breaker, success=not failed, now=now)
+        if breaker.recovered(before, self.breakers[n]):
+            self.posts[n] = Posterior.from_prior(self.priors[n], now=now)
+        r = 0.0  # a failed attempt is an observation too (DESIGN.md, /stats)
+        if not failed:
+            valid = bool(world.random() < m.quality)
+            latency = float(m.latency_ms * np.exp(m.latency_sigma * world.standard_normal()))
+            r = reward(Outcome(valid=valid, latency_ms=latency), self.route.reward)
+        self.posts[n] = observe(self.posts[n], r, prior=self.priors[n], now=now,
+                                half_life_s=self.route.half_life_s,
+                                max_strength=self.route.max_strength)
+        if failed:
+            return None
+        out_tokens = float(m.output_tokens * np.exp(0.3 * world.standard_normal()))
+        self.meters[n] = self.meters[n].observed(input_tokens=600.0, output_tokens=out_tokens)
+        return r, (m.price.input_per_mtok * 600.0 + m.price.output_per_mtok * out_tokens) / 1e6
+
+
 def run(name: str, agent: Agent, phases: Sequence[Phase], route: Route, *, seed: int,
         requests: int, trace_every: int = 0) -> Run:
     """Drive `requests` requests through `agent`; `seed` fixes the world and the agent."""
-    blind = name in BLIND  # ignores posteriors: skip decaying them (a third of the run time)
-    world = np.random.default_rng([seed, 1])
+    gw = Gateway(route, np.random.default_rng([seed, 1]))
     rng = np.random.default_rng([seed, 2, sum(map(ord, name))])
-    starts = [int(p.start * requests) for p in phases]
+    starts = [int(p.start * requests) for p in phases] + [requests]
     out = Run()
-    posts: dict[str, Posterior] = {}
-    priors: dict[str, Prior] = {}
-    breakers: dict[str, breaker.BreakerState] = {}
-    meters: dict[str, TokenMeter] = {}
     now = 0.0
-    best_at: list[tuple[int, str]] = []
+    changes: list[tuple[int, int, str]] = []  # (start, end, new best) per change of the best
     for k, phase in enumerate(phases):
-        truth = true_utilities(phase.models, route)
         for m in phase.models:
-            if m.name not in posts:
-                siblings = [decayed(p, priors[n], now=now, half_life_s=route.half_life_s)
-                            for n, p in posts.items() if _family(phases, n) == m.family]
-                priors[m.name] = family_prior(m.family)
-                posts[m.name] = cold_start(family=m.family, siblings=siblings, now=now,
-                                           max_strength=defaults.COLD_START_STRENGTH)
-                breakers[m.name] = breaker.BreakerState(window_start=now)
-                meters[m.name] = TokenMeter()
-        end = starts[k + 1] if k + 1 < len(phases) else requests
-        best = max(truth, key=lambda n: truth[n])
-        if k > 0 and best != best_at[-1][1]:
-            best_at.append((starts[k], best))
-        elif k == 0:
-            best_at.append((0, best))
-        by_name = {m.name: m for m in phase.models}
-        for i in range(starts[k], end):
-            now += float(world.exponential(1.0 / REQUEST_RATE))
-            costs = normalized({n: request_cost(meters[n], by_name[n].price) for n in by_name})
-            arms = []
-            for n in by_name:
-                p = posts[n] if blind else decayed(posts[n], priors[n], now=now,
-                                                   half_life_s=route.half_life_s)
-                ok = breaker.available(breakers[n], route.breaker, now=now)
-                arms.append(Arm(n, p.alpha, p.beta, costs[n], ok))
+            if m.name not in gw.posts:
+                gw.add(m, now=now)
+        truth = true_utilities(phase.models, route)
+        best = max(truth, key=truth.__getitem__)
+        if k == 0 or best != changes[-1][2]:
+            changes.append((starts[k], starts[k + 1], best))
+        models = {m.name: m for m in phase.models}
+        for i in range(starts[k], starts[k + 1]):
+            now += float(gw.world.exponential(1.0 / REQUEST_RATE))
+            # Agents that ignore posteriors skip the decay: a third of the run time.
+            arms = gw.arms(models, now=now, decay=name not in BLIND)
             ranked = agent(View(i, arms, truth), rng)
             out.choices.append(ranked[0])
             out.regret += truth[best] - truth[ranked[0]]
-            served = _serve(ranked, by_name, posts, priors, breakers, meters, route, world, now)
+            served = gw.serve(ranked, models, now=now)
             if served is None:
                 out.errors += 1
             else:
                 out.quality += served[0]
                 out.cost += served[1]
             if trace_every and i % trace_every == 0:
-                snap = {n: (p.alpha, p.beta) for n, p in posts.items() if n in by_name}
-                out.trace.append((float(i), snap))
-    out.to80 = [_requests_to_share(out.choices, start, best, _phase_end(starts, start, requests))
-                for start, best in best_at[1:]]
+                out.trace.append((float(i), {a.name: (a.alpha, a.beta) for a in arms}))
+    out.to80 = [_requests_to_share(out.choices, start, best, end)
+                for start, end, best in changes[1:]]
     return out
-
-
-def _family(phases: Sequence[Phase], name: str) -> str:
-    return next(m.family for p in phases for m in p.models if m.name == name)
-
-
-def _phase_end(starts: list[int], start: int, requests: int) -> int:
-    return next((s for s in starts if s > start), requests)
-
-
-def _serve(ranked: tuple[str, ...], models: dict[str, SimModel], posts: dict[str, Posterior],
-           priors: dict[str, Prior], breakers: dict[str, breaker.BreakerState],
-           meters: dict[str, TokenMeter], route: Route, world: np.random.Generator,
-           now: float) -> tuple[float, float] | None:
-    """Fail over down the ranking like the gateway; (client reward, cost) or None on error."""
-    tried = 0
-    for n in ranked:
-        if tried == route.max_attempts:
-            return None
-        ok, state = breaker.admit(breakers[n], route.breaker, now=now)
-        if not ok:
-            continue
-        breakers[n] = state
-        tried += 1
-        served = _attempt(n, models[n], posts, priors, breakers, meters, route, world, now)
-        if served is not None:
-            return served
-    if tried == 0:
-        # Every breaker is open: a likely error beats a certain one.
-        n = ranked[0]
-        return _attempt(n, models[n], posts, priors, breakers, meters, route, world, now)
-    return None
-
-
-def _attempt(n: str, m: SimModel, posts: dict[str, Posterior], priors: dict[str, Prior],
-             breakers: dict[str, breaker.BreakerState], meters: dict[str, TokenMeter],
-             route: Route, world: np.random.Generator, now: float) -> tuple[float, float] | None:
-    failed = world.random() < m.error_rate
-    breakers[n] = breaker.record(breakers[n], route.breaker, success=not failed, now=now)
-    if failed:
-        posts[n] = _learn(posts[n], 0.0, priors[n], route, now)
-        return None
-    valid = bool(world.random() < m.quality)
-    latency = float(m.latency_ms * np.exp(m.latency_sigma * world.standard_normal()))
-    r = reward(Outcome(valid=valid, latency_ms=latency), route.reward)
-    posts[n] = _learn(posts[n], r, priors[n], route, now)
-    out_tokens = float(m.output_tokens * np.exp(0.3 * world.standard_normal()))
-    meters[n] = meters[n].observed(input_tokens=600.0, output_tokens=out_tokens)
-    return r, (m.price.input_per_mtok * 600.0 + m.price.output_per_mtok * out_tokens) / 1e6
-
-
-def _learn(post: Posterior, r: float, prior: Prior, route: Route, now: float) -> Posterior:
-    return observe(post, r, prior=prior, now=now, half_life_s=route.half_life_s,
-                   max_strength=route.max_strength)
 
 
 def _requests_to_share(choices: list[str], start: int, best: str, end: int) -> float:
@@ -428,7 +415,7 @@ def plot(name: str, runs: dict[str, Run], out_dir: str, requests: int) -> list[s
     import matplotlib.pyplot as plt
 
     ours = runs[OURS]
-    names = sorted({c for c in ours.choices})
+    names = sorted({n for _, snap in ours.trace for n in snap} | set(ours.choices))
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
     window = SHARE_WINDOW
     for n in names:

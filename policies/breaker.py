@@ -2,7 +2,9 @@
 
     closed     every request may go; failures and successes are counted over a sliding window
                (two buckets of `window_s`); at `min_requests` or more and a failure rate at or
-               above `failure_rate`, it opens
+               above `failure_rate`, or after `consecutive_failures` failures in a row, it
+               opens (the streak catches a hard outage that busy traffic would dilute in the
+               window)
     open       no request goes (the ranking puts the model last) until `cooldown_s` has passed
     half-open  live traffic probes it: at most `half_open_probes` requests in flight, and a
                probe that never reports back frees its slot after `probe_timeout_s`;
@@ -33,13 +35,14 @@ class BreakerConfig:
     cooldown_s: float = 30.0
     half_open_probes: int = 1
     probe_timeout_s: float = 60.0
+    consecutive_failures: int = 5
 
     def __post_init__(self) -> None:
         if not (_num(self.failure_rate) and 0.0 < self.failure_rate <= 1.0):
             raise ValueError(
                 f"The breaker failure_rate must be a fraction in (0, 1], got {self.failure_rate!r}."
             )
-        for name in ("min_requests", "half_open_probes"):
+        for name in ("min_requests", "half_open_probes", "consecutive_failures"):
             value = getattr(self, name)
             if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
                 raise ValueError(f"The breaker {name} must be a whole number of at least 1, "
@@ -64,6 +67,7 @@ class BreakerState:
     prev_failures: float = 0.0
     probes: int = 0  # half-open probes in flight
     probe_at: float = 0.0  # when the last probe was let through
+    streak: int = 0  # consecutive failures while closed
 
     def to_fields(self) -> dict[str, str | float]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -89,7 +93,7 @@ class BreakerState:
                 continue
             if not math.isfinite(value) or value < 0:
                 continue
-            kwargs[f.name] = int(value) if f.name == "probes" else value
+            kwargs[f.name] = int(value) if f.name in ("probes", "streak") else value
         return cls(**kwargs)  # type: ignore[arg-type]
 
 
@@ -133,11 +137,20 @@ def record(
     s = BreakerState(CLOSED, s.changed_at, s.window_start,
                      s.successes + (1.0 if success else 0.0),
                      s.failures + (0.0 if success else 1.0),
-                     s.prev_successes, s.prev_failures, s.probes, s.probe_at)
+                     s.prev_successes, s.prev_failures, s.probes, s.probe_at,
+                     0 if success else s.streak + 1)
+    if s.streak >= cfg.consecutive_failures:
+        return _opened(s, now)
     rate, volume = failure_rate(s, cfg, now=now)
     if volume >= cfg.min_requests and rate >= cfg.failure_rate:
         return _opened(s, now)
     return s
+
+
+def recovered(before: BreakerState, after: BreakerState) -> bool:
+    """Did this `record` close the breaker after a successful probe? The evidence gathered
+    during the outage is then stale: the caller resets that model's posterior to its prior."""
+    return before.state == HALF_OPEN and after.state == CLOSED
 
 
 def failure_rate(state: BreakerState, cfg: BreakerConfig, *, now: float) -> tuple[float, float]:
@@ -162,7 +175,7 @@ def _rolled(state: BreakerState, cfg: BreakerConfig, *, now: float) -> BreakerSt
 
 
 def _opened(state: BreakerState, now: float) -> BreakerState:
-    return replace(state, state=OPEN, changed_at=now, probes=0)
+    return replace(state, state=OPEN, changed_at=now, probes=0, streak=0)
 
 
 def _num(value: object) -> bool:

@@ -12,6 +12,7 @@ from policies.breaker import (
     available,
     failure_rate,
     record,
+    recovered,
 )
 
 CFG = BreakerConfig(failure_rate=0.5, min_requests=4, window_s=10.0, cooldown_s=5.0,
@@ -42,6 +43,25 @@ def test_it_opens_at_the_failure_rate_with_enough_volume() -> None:
     assert s.state == OPEN and s.changed_at == 1.0
     assert not available(s, CFG, now=2.0)
     assert admit(s, CFG, now=2.0) == (False, s)
+
+
+def test_a_failure_streak_opens_it_even_in_a_busy_window() -> None:
+    s = BreakerState()
+    for _ in range(100):
+        s = record(s, CFG, success=True, now=1.0)
+    s = fail(s, 2.0, 4)
+    assert s.state == CLOSED and s.streak == 4
+    assert record(s, CFG, success=True, now=2.0).streak == 0  # a success breaks the streak
+    s = fail(s, 2.0)
+    assert s.state == OPEN and s.streak == 0
+
+
+def test_recovered_marks_only_a_probe_that_closed_it() -> None:
+    _, probing = admit(opened(), CFG, now=6.0)
+    closed = record(probing, CFG, success=True, now=7.0)
+    assert recovered(probing, closed)
+    assert not recovered(probing, record(probing, CFG, success=False, now=7.0))
+    assert not recovered(closed, record(closed, CFG, success=True, now=8.0))
 
 
 def test_old_failures_slide_out_of_the_window() -> None:
@@ -113,6 +133,8 @@ def test_a_broken_hash_parses_to_defaults() -> None:
         ({"failure_rate": 0}, "The breaker failure_rate must be a fraction in (0, 1], got 0."),
         ({"min_requests": 0},
          "The breaker min_requests must be a whole number of at least 1, got 0."),
+        ({"consecutive_failures": -2},
+         "The breaker consecutive_failures must be a whole number of at least 1, got -2."),
         ({"half_open_probes": 1.5},
          "The breaker half_open_probes must be a whole number of at least 1, got 1.5."),
         ({"window_s": -1},
