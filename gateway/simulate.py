@@ -3,9 +3,19 @@
 Simulated models have a validity probability, a log-normal latency, an upstream error rate,
 token counts and prices. Every request goes through the same code the server runs: posteriors
 decayed and updated by `policies.posterior`, scored by `policies.reward`, ranked by
-`policies.thompson`, guarded by `policies.breaker`, with failover down the ranking (bounded
-attempts) like the gateway. Baselines run through the same loop; the per-phase oracle knows the
-truth and always ranks by true utility = expected reward - cost_weight * normalised cost.
+`policies.thompson`, guarded by `policies.breaker` (a model whose breaker closes after a good
+probe starts again from its prior), with failover down the ranking (bounded attempts) like
+the gateway. Baselines run through the same loop; the per-phase oracle knows the truth and
+always ranks by true utility = expected reward - cost_weight * normalised cost.
+
+Report columns, per policy, averaged over seeds:
+    $/1k req       USD per 1000 requests (failed attempts are not billed)
+    cost/orc       cost divided by the oracle's on the same seed
+    quality        reward the client got (0 for a client-visible error) over the oracle's
+    regret/1k      sum of (best true utility - true utility of the first choice), per 1000
+    to 80% share   requests after each change of the best model until it holds 80% of the
+                   last 50 first choices (40 is the floor; the run length means never)
+    errors         client-visible errors per run (every attempt failed)
 """
 
 from __future__ import annotations
