@@ -87,17 +87,21 @@ def decayed(post: Posterior, prior: Prior, *, now: float, half_life_s: float | N
     A `now` earlier than the last update (another replica's clock ahead) decays nothing, and
     the timestamp never moves backwards, so replaying the same timestamps gives the same state.
     """
-    post = sanitized(post, prior)
-    elapsed = now - post.updated_at
-    if half_life_s is None or not 0 < elapsed < math.inf:  # a broken clock decays nothing
-        if half_life_s is not None:
-            decay_factor(1.0, half_life_s)  # still reject a bad half-life
+    a, b, t = post.alpha, post.beta, post.updated_at
+    if not (0 < a < math.inf and 0 < b < math.inf and -math.inf < t < math.inf):
+        post = sanitized(post, prior)
+        a, b, t = post.alpha, post.beta, post.updated_at
+    if half_life_s is None:
         return post
-    keep = decay_factor(elapsed, half_life_s)
-    if keep == 1.0:
+    if not 0 < half_life_s < math.inf:
+        decay_factor(1.0, half_life_s)  # raises the sentence
+    elapsed = now - t
+    if not 0 < elapsed < math.inf:  # a clock behind the last update, or broken: no decay
         return post
-    alpha = prior.alpha + (post.alpha - prior.alpha) * keep
-    beta = prior.beta + (post.beta - prior.beta) * keep
+    # Inlined decay_factor: this runs for every candidate of every request.
+    keep = 0.5 ** (elapsed / half_life_s)
+    alpha = prior.alpha + (a - prior.alpha) * keep
+    beta = prior.beta + (b - prior.beta) * keep
     return Posterior(max(alpha, _MIN_PARAM), max(beta, _MIN_PARAM), now)
 
 

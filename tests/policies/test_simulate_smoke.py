@@ -66,3 +66,12 @@ def test_unknown_scenario_is_a_sentence() -> None:
         simulate.scenario("meteor")
     assert str(err.value) == (
         "Unknown scenario 'meteor'; choose one of stationary, degrade, outage, cold.")
+
+
+def test_the_simulator_runs_the_server_policy_code_not_a_copy() -> None:
+    from policies import breaker, posterior, reward, thompson
+
+    assert simulate.observe is posterior.observe and simulate.decayed is posterior.decayed
+    assert simulate.reward is reward.reward
+    assert simulate.ThompsonSampling is thompson.ThompsonSampling
+    assert simulate.breaker is breaker
