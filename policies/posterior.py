@@ -21,8 +21,18 @@ class Prior:
     def __post_init__(self) -> None:
         for name in ("alpha", "beta"):
             value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"prior {name} must be a positive finite number, got {value!r}")
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ValueError(
+                    f"The prior {name} must be a positive finite number, got {value!r}."
+                )
+
+    @property
+    def mean(self) -> float:
+        return self.alpha / (self.alpha + self.beta)
+
+    @property
+    def strength(self) -> float:
+        return self.alpha + self.beta
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,19 +56,53 @@ class Posterior:
 
 def decay_factor(elapsed_s: float, half_life_s: float | None) -> float:
     """Weight kept by evidence that is `elapsed_s` old; 1.0 when decay is off."""
-    if half_life_s is None or elapsed_s <= 0 or not math.isfinite(elapsed_s):
+    if half_life_s is None:
+        return 1.0
+    if not (math.isfinite(half_life_s) and half_life_s > 0):
+        raise ValueError(
+            f"The decay half-life must be a positive number of seconds or None, "
+            f"got {half_life_s!r}."
+        )
+    if not math.isfinite(elapsed_s):
+        # +inf: infinitely old evidence is worth nothing; NaN/-inf: a broken clock, keep all.
+        return 0.0 if elapsed_s > 0 else 1.0
+    if elapsed_s <= 0:
         return 1.0
     return 0.5 ** (elapsed_s / half_life_s)
 
 
+def sanitized(post: Posterior, prior: Prior) -> Posterior:
+    """`post`, or the prior when a stored value is broken (NaN, inf, zero or negative)."""
+    a, b, t = post.alpha, post.beta, post.updated_at
+    if 0 < a < math.inf and 0 < b < math.inf and -math.inf < t < math.inf:
+        return post  # the common case, checked first: this runs for every candidate
+    if not (math.isfinite(a) and math.isfinite(b) and a > 0 and b > 0):
+        return Posterior(prior.alpha, prior.beta, t if math.isfinite(t) else 0.0)
+    return Posterior(a, b, 0.0)
+
+
 def decayed(post: Posterior, prior: Prior, *, now: float, half_life_s: float | None) -> Posterior:
-    """The posterior relaxed toward `prior` for the time since its last update."""
-    keep = decay_factor(now - post.updated_at, half_life_s)
-    if keep == 1.0:
+    """The posterior relaxed toward `prior` for the time since its last update.
+
+    A `now` earlier than the last update (another replica's clock ahead) decays nothing, and
+    the timestamp never moves backwards, so replaying the same timestamps gives the same state.
+    """
+    a, b, t = post.alpha, post.beta, post.updated_at
+    if not (0 < a < math.inf and 0 < b < math.inf and -math.inf < t < math.inf):
+        post = sanitized(post, prior)
+        a, b, t = post.alpha, post.beta, post.updated_at
+    if half_life_s is None:
         return post
-    alpha = prior.alpha + (post.alpha - prior.alpha) * keep
-    beta = prior.beta + (post.beta - prior.beta) * keep
-    return Posterior(max(alpha, _MIN_PARAM), max(beta, _MIN_PARAM), max(now, post.updated_at))
+    if not 0 < half_life_s < math.inf:
+        decay_factor(1.0, half_life_s)  # raises the sentence
+    elapsed = now - t
+    if not 0 < elapsed < math.inf:  # a clock behind the last update, or broken: no decay
+        return post
+    # Inlined decay_factor: this runs for every candidate of every request.
+    keep = 0.5 ** (elapsed / half_life_s)
+    alpha = prior.alpha + (a - prior.alpha) * keep
+    beta = prior.beta + (b - prior.beta) * keep
+    return Posterior(max(alpha, _MIN_PARAM), max(beta, _MIN_PARAM), now)
 
 
 def observe(
@@ -68,11 +112,20 @@ def observe(
     prior: Prior,
     now: float,
     half_life_s: float | None,
+    max_strength: float | None = None,
 ) -> Posterior:
-    """Decay to `now`, then add one observation: alpha += reward, beta += 1 - reward."""
+    """Decay to `now`, then add one observation: alpha += reward, beta += 1 - reward.
+
+    `max_strength` caps alpha + beta by shrinking the evidence (not the prior) toward the prior,
+    so under heavy traffic a posterior stays as movable as one holding that many answers.
+    """
     r = clamp_reward(reward)
     base = decayed(post, prior, now=now, half_life_s=half_life_s)
-    return Posterior(base.alpha + r, base.beta + (1.0 - r), max(now, base.updated_at))
+    alpha, beta = base.alpha + r, base.beta + (1.0 - r)
+    if max_strength is not None:
+        alpha, beta = _capped(alpha, beta, prior, max_strength)
+    t = now if math.isfinite(now) else base.updated_at
+    return Posterior(alpha, beta, max(t, base.updated_at))
 
 
 def clamp_reward(reward: float) -> float:
@@ -80,3 +133,20 @@ def clamp_reward(reward: float) -> float:
     if not math.isfinite(reward):
         return 0.0 if math.isnan(reward) or reward < 0 else 1.0
     return min(1.0, max(0.0, reward))
+
+
+def _capped(alpha: float, beta: float, prior: Prior, max_strength: float) -> tuple[float, float]:
+    if not (math.isfinite(max_strength) and max_strength > prior.alpha + prior.beta):
+        raise ValueError(
+            f"The maximum posterior strength must be a finite number above the prior's "
+            f"alpha + beta ({prior.alpha + prior.beta:g}), got {max_strength!r}."
+        )
+    excess = alpha + beta - max_strength
+    if excess <= 0:
+        return alpha, beta
+    ea, eb = alpha - prior.alpha, beta - prior.beta
+    evidence = ea + eb
+    if evidence <= 0:
+        return alpha, beta
+    keep = max(0.0, 1.0 - excess / evidence)
+    return (max(prior.alpha + ea * keep, _MIN_PARAM), max(prior.beta + eb * keep, _MIN_PARAM))
