@@ -20,6 +20,7 @@ from starlette.routing import Route
 from gateway import views
 from gateway.asgi import Endpoint
 from gateway.auth import KeyCheck
+from gateway.breakers import Breakers
 from gateway.chat import chat_completions
 from gateway.config import Config
 from gateway.learning import Learner
@@ -100,7 +101,8 @@ async def running(config: Config, *, seed: int | None = None,
                       litellm_price_table() if any(m.cost is None for m in
                                                    config.models.values()) else {})
     stats = Stats()
-    router = Router(config, store, costs, rng=rng, clock=clock)
+    router = Router(config, store, costs, Breakers(config, store, clock=clock), rng=rng,
+                    clock=clock)
     learner = Learner(config, store, router, costs, stats, clock=clock)
     gateway = Gateway(config=config, providers=providers, store=store, router=router,
                       learner=learner, costs=costs, stats=stats,

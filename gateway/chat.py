@@ -148,7 +148,21 @@ class Call:
         elif index > 0:
             counters.failover_attempts += 1
 
+    def _admitted(self, model: ModelConfig, index: int, count: int) -> bool:
+        """Skip a model whose breaker is open, unless it is the last one left to try."""
+        route = self.plan.route
+        return route is None or index == count - 1 or self.gateway.router.breakers.admit(
+            route, model.name)
+
+    def _upstream_result(self, model: ModelConfig, *, success: bool) -> None:
+        route = self.plan.route
+        if route is not None and self.gateway.router.breakers.record(route, model.name,
+                                                                     success=success):
+            # Closed after an outage: what was learned during it is stale.
+            self.gateway.learner.forget(route.name, model.name)
+
     def _failed(self, model: ModelConfig, exc: ProviderError, elapsed_s: float) -> None:
+        self._upstream_result(model, success=False)
         self.gateway.stats.counters(self.plan.route_name, model.name).failures += 1
         if isinstance(exc, UpstreamStatus) and exc.retry_after_s:
             self.gateway.router.cool_down(model.name, exc.retry_after_s)
@@ -178,6 +192,7 @@ class Call:
             completion = _int(usage.get("completion_tokens"))
         elif completion_estimate:
             completion = completion_estimate
+        self._upstream_result(model, success=True)
         counters = self.gateway.stats.counters(self.plan.route_name, model.name)
         counters.answers += 1
         if problem is not None:
@@ -190,7 +205,10 @@ class Call:
 
     async def complete(self, send: Send, guard: DisconnectGuard) -> None:
         last: ProviderError | None = None
-        for index, model in enumerate(self._attempts()):
+        attempts = self._attempts()
+        for index, model in enumerate(attempts):
+            if not self._admitted(model, index, len(attempts)):
+                continue
             self._count(model, index)
             provider = self.gateway.providers[model.provider]
             began = perf()
@@ -220,7 +238,10 @@ class Call:
 
     async def stream(self, send: Send, guard: DisconnectGuard) -> None:
         last: ProviderError | None = None
-        for index, model in enumerate(self._attempts()):
+        attempts = self._attempts()
+        for index, model in enumerate(attempts):
+            if not self._admitted(model, index, len(attempts)):
+                continue
             self._count(model, index)
             provider = self.gateway.providers[model.provider]
             chunks = provider.stream(self.request, upstream_model=model.upstream_name)

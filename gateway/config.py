@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from policies import defaults
+from policies.breaker import BreakerConfig
 from policies.posterior import Prior
 from policies.reward import RewardConfig
 
@@ -103,11 +105,15 @@ class RouteConfig:
     name: str
     candidates: tuple[str, ...]
     fallback: str
-    cost_weight: float = 0.3
+    cost_weight: float = defaults.COST_WEIGHT
     shadow: ShadowConfig = field(default_factory=ShadowConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
-    half_life_s: float | None = 3600.0
-    max_attempts: int = 3
+    half_life_s: float | None = defaults.HALF_LIFE_S
+    max_strength: float | None = defaults.MAX_STRENGTH
+    confidence_floor: float = defaults.CONFIDENCE_FLOOR
+    exploration: float = defaults.EXPLORATION
+    breaker: BreakerConfig = field(default_factory=BreakerConfig)
+    max_attempts: int = defaults.MAX_ATTEMPTS
     retry_window_s: float = 120.0
 
 
@@ -364,7 +370,8 @@ class _Parser:
         path = f"routes.{name}"
         f = self.fields(raw, path, {
             "candidates": _str_list, "fallback": _str, "cost_weight": _number(0),
-            "shadow": _keep, "reward": _keep, "decay": _keep,
+            "shadow": _keep, "reward": _keep, "decay": _keep, "breaker": _keep,
+            "confidence_floor": _number(0, 0.99), "exploration": _number(0.01, 10),
             "max_attempts": _number(1, 10, integer=True),
             "retry_window_s": _number(0),
         })
@@ -387,15 +394,39 @@ class _Parser:
             self.errors.append(f"{path}.fallback: {fallback!r} is not one of the candidates")
         shadow = self.shadow(f.get("shadow"), f"{path}.shadow", candidates, models)
         reward = self.reward(f.get("reward"), f"{path}.reward")
-        decay = self.fields(f.get("decay"), f"{path}.decay",
-                            {"half_life_s": _optional(_number(0, strict_lo=True))})
+        decay = self.decay(f.get("decay"), f"{path}.decay")
         return RouteConfig(
             name=name, candidates=candidates, fallback=fallback,
-            cost_weight=f.get("cost_weight", 0.3), shadow=shadow, reward=reward,
-            half_life_s=decay["half_life_s"] if "half_life_s" in decay else 3600.0,
-            max_attempts=f.get("max_attempts", 3),
+            cost_weight=f.get("cost_weight", defaults.COST_WEIGHT), shadow=shadow,
+            reward=reward, **decay,
+            confidence_floor=f.get("confidence_floor", defaults.CONFIDENCE_FLOOR),
+            exploration=f.get("exploration", defaults.EXPLORATION),
+            breaker=self.breaker(f.get("breaker"), f"{path}.breaker"),
+            max_attempts=f.get("max_attempts", defaults.MAX_ATTEMPTS),
             retry_window_s=f.get("retry_window_s", 120.0),
         )
+
+    def decay(self, raw: Any, path: str) -> dict[str, Any]:
+        """`half_life_s: null` turns decay off, and with it the strength cap unless one is set."""
+        f = self.fields(raw, path, {"half_life_s": _optional(_number(0, strict_lo=True)),
+                                    "max_strength": _optional(_number(2, strict_lo=True))})
+        half_life = f.get("half_life_s", defaults.HALF_LIFE_S)
+        cap_default = defaults.MAX_STRENGTH if half_life is not None else None
+        return {"half_life_s": half_life, "max_strength": f.get("max_strength", cap_default)}
+
+    def breaker(self, raw: Any, path: str) -> BreakerConfig:
+        f = self.fields(raw, path, {
+            "failure_rate": _number(0, 1, strict_lo=True),
+            "min_requests": _number(1, integer=True), "window_s": _number(0, strict_lo=True),
+            "cooldown_s": _number(0, strict_lo=True),
+            "half_open_probes": _number(1, integer=True),
+            "probe_timeout_s": _number(0, strict_lo=True),
+            "consecutive_failures": _number(1, integer=True)})
+        try:
+            return BreakerConfig(**f)
+        except ValueError as exc:
+            self.errors.append(f"{path}: {exc}")
+            return BreakerConfig()
 
     def shadow(self, raw: Any, path: str, live: tuple[str, ...],
                models: Mapping[str, ModelConfig | None]) -> ShadowConfig:

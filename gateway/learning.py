@@ -94,9 +94,18 @@ class Learner:
             score = reward(exchange.outcome, route.reward)
             self._store.record(Update.observation(
                 name, exchange.model, score, prior=self._router.prior(name, exchange.model),
-                half_life_s=route.half_life_s))
+                half_life_s=route.half_life_s, max_strength=route.max_strength))
             if exchange.messages is not None and route.retry_window_s > 0:
                 await self._check_retry(name, exchange, score)
+
+    def forget(self, route_name: str, model: str) -> None:
+        """Reset a model's posterior on a route to its prior (after an outage ended)."""
+        route = self._config.routes[route_name]
+        prior = self._router.prior(route_name, model)
+        post = self._router.posterior(route, model, now=self._clock())
+        self._store.record(Update(route_name, model, prior.alpha - post.alpha,
+                                  prior.beta - post.beta, prior, route.half_life_s,
+                                  observations=0))
 
     async def _check_retry(self, route_name: str, exchange: Exchange, score: float) -> None:
         """The same conversation again within the window: the earlier answer did not serve.

@@ -25,7 +25,7 @@ from __future__ import annotations
 #
 # KEYS: post, seen
 # ARGV: d_alpha, d_beta, observations, prior_alpha, prior_beta, half_life_s ('' = no decay),
-#       seq, seen_ttl_ms
+#       seq, seen_ttl_ms, max_strength ('' = no cap; applied only above the prior's strength)
 UPDATE = """
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 local seq = tonumber(ARGV[7])
@@ -49,6 +49,16 @@ if half and half > 0 and now > at then
 end
 a = math.max(a + tonumber(ARGV[1]), 0.001)
 b = math.max(b + tonumber(ARGV[2]), 0.001)
+local cap = tonumber(ARGV[9])
+if cap and cap > pa + pb and a + b > cap then
+  -- policies.posterior.capped: shrink the evidence (not the prior) down to the cap.
+  local ea, eb = a - pa, b - pb
+  if ea + eb > 0 then
+    local keep = math.max(0, 1 - (a + b - cap) / (ea + eb))
+    a = math.max(pa + ea * keep, 0.001)
+    b = math.max(pb + eb * keep, 0.001)
+  end
+end
 -- %.17g: Lua's tostring keeps only 14 digits, which would drift from the Python twin.
 redis.call('HSET', KEYS[1], 'alpha', string.format('%.17g', a), 'beta', string.format('%.17g', b),
            'updated_at', string.format('%.17g', math.max(now, at)))

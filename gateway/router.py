@@ -13,11 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gateway.breakers import Breakers
 from gateway.config import Config, ModelConfig, RouteConfig
 from gateway.errors import bad_request, model_not_found
 from gateway.pricing import CostModel
 from gateway.store import Store
 from policies.posterior import Posterior, Prior, decayed
+from policies.priors import model_prior
 from policies.thompson import Arm, ThompsonSampling
 
 
@@ -33,17 +35,21 @@ class Plan:
 
 
 class Router:
-    def __init__(self, config: Config, store: Store, costs: CostModel, *,
+    def __init__(self, config: Config, store: Store, costs: CostModel, breakers: Breakers, *,
                  rng: np.random.Generator, clock: Callable[[], float]) -> None:
         self._config = config
         self._store = store
         self._costs = costs
+        self.breakers = breakers
         self._rng = rng
         self._clock = clock
-        self._policies = {name: ThompsonSampling(cost_weight=route.cost_weight)
-                          for name, route in config.routes.items()}
+        self._policies = {name: ThompsonSampling(
+            cost_weight=route.cost_weight, fallback=route.fallback,
+            confidence_floor=route.confidence_floor, exploration=route.exploration)
+            for name, route in config.routes.items()}
         self.cooldown_until: dict[str, float] = {}  # model -> time it may be tried again
-        self._priors = {name: model.prior or Prior() for name, model in config.models.items()}
+        self._priors = {name: model_prior(override=model.prior, family=model.family)
+                        for name, model in config.models.items()}
 
     def prior(self, route: str, model: str) -> Prior:
         return self._priors[model]
@@ -60,7 +66,8 @@ class Router:
         arms = []
         for name in route.candidates:
             post = self.posterior(route, name, now=now)
-            available = self.cooldown_until.get(name, 0.0) <= now
+            available = (self.cooldown_until.get(name, 0.0) <= now
+                         and self.breakers.available(route, name, now=now))
             arms.append(Arm(name, post.alpha, post.beta, costs[name], available))
         return arms
 

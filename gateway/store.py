@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from policies.posterior import Posterior, Prior, decayed
+from policies.posterior import Posterior, Prior, capped, decayed
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,11 +25,13 @@ class Update:
     prior: Prior
     half_life_s: float | None
     observations: int = 1  # 0 for a correction of an earlier observation
+    max_strength: float | None = None  # alpha + beta above this shrinks the evidence
 
     @classmethod
     def observation(cls, route: str, model: str, reward: float, *, prior: Prior,
-                    half_life_s: float | None) -> Update:
-        return cls(route, model, reward, 1.0 - reward, prior, half_life_s)
+                    half_life_s: float | None, max_strength: float | None = None) -> Update:
+        return cls(route, model, reward, 1.0 - reward, prior, half_life_s,
+                   max_strength=max_strength)
 
 
 class Store(Protocol):
@@ -68,8 +70,12 @@ def apply(post: Posterior | None, update: Update, *, now: float) -> Posterior:
     """The stored posterior after `update` at time `now` (the Python twin of the Lua script)."""
     base = post if post is not None else Posterior.from_prior(update.prior, now=now)
     base = decayed(base, update.prior, now=now, half_life_s=update.half_life_s)
-    return Posterior(max(base.alpha + update.d_alpha, 1e-3), max(base.beta + update.d_beta, 1e-3),
-                     max(now, base.updated_at))
+    alpha = max(base.alpha + update.d_alpha, 1e-3)
+    beta = max(base.beta + update.d_beta, 1e-3)
+    cap = update.max_strength
+    if cap is not None and cap > update.prior.alpha + update.prior.beta:
+        alpha, beta = capped(alpha, beta, update.prior, cap)
+    return Posterior(alpha, beta, max(now, base.updated_at))
 
 
 class MemoryStore:

@@ -81,8 +81,7 @@ def snapshot(gateway: Gateway) -> dict[str, Any]:
                 "selections": counters.selections, "share": round(share.get(model, 0.0), 4),
                 "failover_attempts": counters.failover_attempts, "answers": counters.answers,
                 "failures": counters.failures, "invalid": counters.invalid,
-                "circuit": "open" if gateway.router.cooldown_until.get(model, 0) > now
-                else "closed",
+                "circuit": gateway.router.breakers.describe(name, model, now=now),
                 "shadow": model in route.shadow.candidates,
                 "tokens": {"prompt": counters.prompt_tokens,
                            "completion": counters.completion_tokens},

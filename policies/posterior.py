@@ -123,7 +123,7 @@ def observe(
     base = decayed(post, prior, now=now, half_life_s=half_life_s)
     alpha, beta = base.alpha + r, base.beta + (1.0 - r)
     if max_strength is not None:
-        alpha, beta = _capped(alpha, beta, prior, max_strength)
+        alpha, beta = capped(alpha, beta, prior, max_strength)
     t = now if math.isfinite(now) else base.updated_at
     return Posterior(alpha, beta, max(t, base.updated_at))
 
@@ -135,7 +135,7 @@ def clamp_reward(reward: float) -> float:
     return min(1.0, max(0.0, reward))
 
 
-def _capped(alpha: float, beta: float, prior: Prior, max_strength: float) -> tuple[float, float]:
+def capped(alpha: float, beta: float, prior: Prior, max_strength: float) -> tuple[float, float]:
     if not (math.isfinite(max_strength) and max_strength > prior.alpha + prior.beta):
         raise ValueError(
             f"The maximum posterior strength must be a finite number above the prior's "

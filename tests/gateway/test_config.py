@@ -73,9 +73,18 @@ def test_the_shipped_config_is_valid() -> None:
     ("routes: {a: {candidates: [x]}}\nmodels: {}", "models: at least one model must be "
      "configured"),
     ("[1, 2]", "<root>: expected a mapping, got list"),
+    (BASE.replace("[a, b]}", "[a, b], breaker: {failure_rate: 0}}"),
+     "routes.auto.breaker.failure_rate: must be greater than 0, got 0"),
+    (BASE.replace("[a, b]}", "[a, b], breaker: {cooldown: 5}}"),
+     "routes.auto.breaker.cooldown: unknown key"),
+    (BASE.replace("[a, b]}", "[a, b], decay: {max_strength: 1}}"),
+     "routes.auto.decay.max_strength: must be greater than 2, got 1"),
+    (BASE.replace("[a, b]}", "[a, b], confidence_floor: 1}"),
+     "routes.auto.confidence_floor: must be at most 0.99, got 1"),
 ])
 def test_error_messages(text: str, expected: str) -> None:
-    assert expected in errors_of(text)
+    errors = errors_of(text)
+    assert any(e.startswith(expected) for e in errors), errors
 
 
 def test_all_errors_are_reported_at_once() -> None:
@@ -99,6 +108,9 @@ def test_env_interpolation() -> None:
 def test_decay_off_and_on() -> None:
     off = loads(BASE.replace("[a, b]}", "[a, b], decay: {half_life_s: null}}"), env={})
     assert off.routes["auto"].half_life_s is None
+    assert off.routes["auto"].max_strength is None  # no decay, no cap: every answer counts
+    default = loads(BASE, env={}).routes["auto"]
+    assert (default.half_life_s, default.max_strength) == (120.0, 50.0)
     on = loads(BASE.replace("[a, b]}", "[a, b], decay: {half_life_s: 60}}"), env={})
     assert on.routes["auto"].half_life_s == 60
 

@@ -57,7 +57,9 @@ providers:
   dead: {{type: openai, base_url: "{dead}", connect_timeout_s: 1}}
 models:
   alive: {{provider: up, cost: {{input_per_mtok: 1, output_per_mtok: 1}}}}
-  gone: {{provider: dead, cost: {{input_per_mtok: 1, output_per_mtok: 1}}}}
+  # An optimistic prior, so the dead model is tried first and has to be learned away.
+  gone: {{provider: dead, cost: {{input_per_mtok: 1, output_per_mtok: 1}},
+          prior: {{alpha: 9, beta: 1}}}}
 routes:
   auto: {{candidates: [gone, alive]}}
 """, seed=5).start()
@@ -119,3 +121,29 @@ def test_disconnect_mid_stream_cancels_upstream(slow_gateway: GatewayThread,
     slow_gateway.settle()
     # An answer the client abandoned says nothing about the model: it is not scored.
     assert slow_gateway.gateway.store.observations("auto", "slow") == 0
+
+
+def test_breaker_opens_on_a_failure_storm_and_skips_the_model(upstream: FakeUpstream) -> None:
+    upstream.behaviors["storm"] = Behavior(error_rate=1.0, status=503)
+    gw = GatewayThread(f"""
+providers: {{up: {{type: openai, base_url: "{upstream.url}"}}}}
+models:
+  storm: {{provider: up, prior: {{alpha: 50, beta: 1}}}}
+  calm: {{provider: up}}
+routes:
+  auto: {{candidates: [storm, calm], breaker: {{consecutive_failures: 3, cooldown_s: 60}}}}
+""").start()
+    try:
+        client = openai.OpenAI(base_url=gw.base_url, api_key="none", max_retries=0)
+        for i in range(40):
+            answer = client.chat.completions.create(
+                model="auto", messages=[{"role": "user", "content": f"q{i}"}])
+            assert answer.model == "calm"
+        gw.settle()
+        stats = httpx.get(f"{gw.url}/stats").json()["routes"]["auto"]["models"]
+        assert stats["storm"]["circuit"] == "open"
+        # Open after 3 failures in a row; from then on it is not even tried.
+        assert upstream.count("storm") == 3
+        assert gw.gateway.store.circuits()["storm"] > time.time()
+    finally:
+        gw.stop()
