@@ -88,16 +88,17 @@ function densityChart(models) {
   const sy = y => H - PAD.b - (peak > 0 ? y / peak : 0) * (H - PAD.t - PAD.b);
   for (const m of names) {
     const pts = curves[m];
-    let d = `M${sx(pts[0][0]).toFixed(1)},${sy(0).toFixed(1)}`;
-    for (const [x, y] of pts) d += `L${sx(x).toFixed(1)},${sy(y).toFixed(1)}`;
-    d += `L${sx(pts[pts.length - 1][0]).toFixed(1)},${sy(0).toFixed(1)}Z`;
-    el("path", { class: "density", d, fill: colorOf(m), stroke: colorOf(m), "data-model": m }, s);
+    const curve = pts.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join("L");
+    const x0 = sx(pts[0][0]).toFixed(1), x1 = sx(pts[pts.length - 1][0]).toFixed(1);
+    el("path", { class: "density", d: `M${x0},${sy(0)}L${curve}L${x1},${sy(0)}Z`, fill: colorOf(m),
+      stroke: "none", "data-model": m }, s);
+    el("path", { class: "series", d: "M" + curve, stroke: colorOf(m) }, s);
     const mx = sx(models[m].mean);
     el("line", { class: "meanline", x1: mx, x2: mx, y1: PAD.t, y2: H - PAD.b, stroke: colorOf(m) }, s);
   }
   for (let i = 0; i <= 4; i++) {
     const x = lo + (hi - lo) * i / 4;
-    text(s, sx(x), H - 6, x.toFixed(2), "middle");
+    text(s, sx(x), H - 6, x.toFixed(2), i === 0 ? "start" : i === 4 ? "end" : "middle");
   }
   text(s, PAD.l - 4, PAD.t + 8, "pdf", "end");
   return s;
@@ -215,7 +216,7 @@ function renderRoute(name, route) {
     chart("posterior densities", densityChart(models)),
     chart("share over time", seriesChart("share", name, names, r => r.share, { yMax: 1, stacked: true })),
     chart("reward (last 100)", seriesChart("reward", name, names, r => r.reward, { yMax: 1 })),
-    chart("latency p50 ms", seriesChart("latency", name, names, r => r.p50, {})),
+    chart("latency p50 (ms)", seriesChart("latency", name, names, r => r.p50, {})),
   );
   sec.append(h, p, charts, table(models));
   return sec;
