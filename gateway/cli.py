@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -77,7 +78,6 @@ def _load_or_exit(path: str) -> Config | None:
 
 def send_reload(*, pid: int | None, pidfile: str | None) -> int:
     import os
-    import signal
 
     if pid is None:
         try:
@@ -111,6 +111,9 @@ def serve_forever(config: Config, *, host: str | None, port: int | None,
     listener = logs.configure(settings)
     if pidfile:
         Path(pidfile).write_text(f"{os.getpid()}\n")
+    # uvicorn re-raises the SIGTERM it handled once it has shut down gracefully; an exception
+    # instead of the default death lets the pidfile and the log queue be cleaned up below.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         # log_config=None: uvicorn's own lines go through our handler (and format) too.
         uvicorn.run(create_app(config), host=host or config.server.host,
@@ -122,6 +125,10 @@ def serve_forever(config: Config, *, host: str | None, port: int | None,
         if pidfile:
             Path(pidfile).unlink(missing_ok=True)
     return 0
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _loop() -> str:
