@@ -88,5 +88,4 @@ def request(*, decision: str, route: str, model: str, status: int, latency_s: fl
         "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
         "cost_usd": round(cost_usd, 8), "caller": caller or None,
     }
-    requests_log.info("%s %s -> %s %d", decision, route or "-", model or "-", status,
-                      extra={"fields": fields})
+    requests_log.info("request", extra={"fields": fields})
