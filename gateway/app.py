@@ -1,5 +1,12 @@
 """The ASGI application: everything long-lived is built in the lifespan and reached through
-`request.state.gateway` (or `scope["state"]["gateway"]` on the raw hot path)."""
+`request.state.gateway` (or `scope["state"]["gateway"]` on the raw hot path).
+
+A Gateway is one generation of the config-bound parts (providers, router, learner, keys)
+around the parts that outlive a reload (store, counters, metrics, dashboard history). A
+reload builds a new generation and publishes it on `app.state.gateway`; `CurrentGateway` puts
+the published one into each request's scope, so a request runs start to end on one
+generation and the old one is closed once its requests are done (gateway/reload.py).
+"""
 
 from __future__ import annotations
 
@@ -13,19 +20,22 @@ from typing import Any
 
 import numpy as np
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gateway import views
-from gateway.asgi import Endpoint
+from gateway import dashboard, views
+from gateway.asgi import Endpoint, Receive, Scope, Send
 from gateway.auth import KeyCheck
 from gateway.breakers import Breakers
 from gateway.chat import chat_completions
 from gateway.config import Config
 from gateway.learning import Learner
+from gateway.metrics import Metrics
 from gateway.pricing import CostModel, litellm_price_table
 from gateway.redact import Redactor
+from gateway.reload import Reloader
 from gateway.router import Router
 from gateway.stats import Stats
 from gateway.store import MemoryStore, Store
@@ -49,7 +59,12 @@ class Gateway:
     admin: KeyCheck
     redact: Redactor
     clock: Callable[[], float]
-    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    metrics: Metrics
+    history: dashboard.History
+    rng: np.random.Generator
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)  # this generation's
+    in_flight: int = 0  # requests running on this generation
+    reloader: Reloader | None = None
 
 
 def build_providers(config: Config, rng: np.random.Generator) -> dict[str, Provider]:
@@ -90,48 +105,89 @@ def build_store(config: Config, clock: Callable[[], float]) -> Store:
     return MemoryStore(clock=clock)
 
 
-@contextlib.asynccontextmanager
-async def running(config: Config, *, seed: int | None = None,
-                  clock: Callable[[], float] = time.time) -> AsyncIterator[Gateway]:
-    """Build, start and finally tear down a Gateway (the lifespan's body)."""
-    rng = np.random.default_rng(seed)
+def assemble(config: Config, base: Gateway | None = None, *, store: Store | None = None,
+             rng: np.random.Generator | None = None,
+             clock: Callable[[], float] = time.time) -> Gateway:
+    """A new generation for `config`: the config-bound parts built anew, the long-lived ones
+    taken from `base` (a reload) or made here (the first generation)."""
+    if base is not None:
+        store, rng, clock = base.store, base.rng, base.clock
+    assert store is not None and rng is not None
     providers = build_providers(config, rng)
-    store = build_store(config, clock)
     costs = CostModel(config.models,
                       litellm_price_table() if any(m.cost is None for m in
                                                    config.models.values()) else {})
-    stats = Stats()
-    router = Router(config, store, costs, Breakers(config, store, clock=clock), rng=rng,
-                    clock=clock)
-    learner = Learner(config, store, router, costs, stats, clock=clock)
-    gateway = Gateway(config=config, providers=providers, store=store, router=router,
-                      learner=learner, costs=costs, stats=stats,
-                      auth=KeyCheck(config.server.api_keys),
-                      admin=KeyCheck(config.server.admin_keys),
-                      redact=Redactor(config.secrets), clock=clock)
+    stats = base.stats if base is not None else Stats()
+    metrics = base.metrics if base is not None else Metrics()
+    # Breaker states and Retry-After cool-downs outlive a reload.
+    breakers = base.router.breakers if base is not None else Breakers(store, clock=clock)
+    router = Router(config, store, costs, breakers, rng=rng, clock=clock)
+    if base is not None:
+        router.cooldown_until.update({m: t for m, t in base.router.cooldown_until.items()
+                                      if m in config.models})
+    learner = Learner(config, store, router, costs, stats, clock=clock, metrics=metrics)
+    return Gateway(config=config, providers=providers, store=store, router=router,
+                   learner=learner, costs=costs, stats=stats,
+                   auth=KeyCheck(config.server.api_keys),
+                   admin=KeyCheck(config.server.admin_keys, basic=True),
+                   redact=Redactor(config.secrets), clock=clock, metrics=metrics,
+                   history=base.history if base is not None else
+                   dashboard.History(config.dashboard),
+                   rng=rng, reloader=base.reloader if base is not None else None)
+
+
+async def start(gateway: Gateway) -> None:
+    """Start a generation's providers and learner."""
     if gateway.auth.open:
         log.warning("no server.api_keys configured: the gateway accepts every caller")
-    for provider in providers.values():
+    for provider in gateway.providers.values():
         await provider.start()
+    gateway.tasks.append(asyncio.create_task(gateway.learner.run(), name="bayesgate-learner"))
+
+
+async def stop(gateway: Gateway) -> None:
+    """Stop a generation: its learner learns what is queued, its providers close."""
+    for task in gateway.tasks:
+        task.cancel()
+    await asyncio.gather(*gateway.tasks, return_exceptions=True)
+    await gateway.learner.drain()
+    for provider in gateway.providers.values():
+        await provider.aclose()
+
+
+@contextlib.asynccontextmanager
+async def running(config: Config, *, seed: int | None = None,
+                  clock: Callable[[], float] = time.time,
+                  publish: Callable[[Gateway], None] | None = None) -> AsyncIterator[Gateway]:
+    """Build, start and finally tear down a Gateway (the lifespan's body); `publish` is
+    called with each new generation a reload makes."""
+    store = build_store(config, clock)
+    gateway = assemble(config, store=store, rng=np.random.default_rng(seed), clock=clock)
+    reloader = gateway.reloader = Reloader(gateway, build=assemble, start=start, stop=stop,
+                                           publish=publish)
     await store.start()
-    gateway.tasks.append(asyncio.create_task(learner.run(), name="bayesgate-learner"))
+    await start(gateway)
+    history = asyncio.create_task(gateway.history.run(reloader.current_gateway),
+                                  name="bayesgate-history")
+    reloader.install_signal_handler()
     try:
         yield gateway
     finally:
-        for task in gateway.tasks:
-            task.cancel()
-        await asyncio.gather(*gateway.tasks, return_exceptions=True)
-        await learner.drain()
+        reloader.remove_signal_handler()
+        history.cancel()
+        await asyncio.gather(history, return_exceptions=True)
+        await reloader.aclose()  # stops the current generation and any still retiring
         await store.aclose()
-        for provider in providers.values():
-            await provider.aclose()
 
 
 def create_app(config: Config, *, seed: int | None = None,
                clock: Callable[[], float] = time.time) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        async with running(config, seed=seed, clock=clock) as gateway:
+        def publish(gateway: Gateway) -> None:
+            app.state.gateway = gateway
+
+        async with running(config, seed=seed, clock=clock, publish=publish) as gateway:
             app.state.gateway = gateway
             yield {"gateway": gateway}
 
@@ -142,10 +198,32 @@ def create_app(config: Config, *, seed: int | None = None,
         Route("/healthz", views.healthz, methods=["GET"]),
         Route("/readyz", views.readyz, methods=["GET"]),
         Route("/stats", views.stats, methods=["GET"]),
+        Route("/metrics", views.metrics, methods=["GET"]),
+        *dashboard.routes(),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan,
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(CurrentGateway)],
                     exception_handlers={404: _not_found, 405: _not_allowed})
     return app
+
+
+class CurrentGateway:
+    """Puts the generation published last into the request's scope and counts the requests
+    running on each generation, so a reload knows when an old one is idle."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        gateway: Gateway = scope["app"].state.gateway
+        scope["state"]["gateway"] = gateway
+        gateway.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            gateway.in_flight -= 1
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

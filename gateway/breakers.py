@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from gateway.config import Config, RouteConfig
+from gateway.config import RouteConfig
 from gateway.store import Store
 from policies import breaker
 from policies.breaker import BreakerState
@@ -16,8 +16,7 @@ log = logging.getLogger("bayesgate.breakers")
 
 
 class Breakers:
-    def __init__(self, config: Config, store: Store, *, clock: Callable[[], float]) -> None:
-        self._config = config
+    def __init__(self, store: Store, *, clock: Callable[[], float]) -> None:
         self._store = store
         self._clock = clock
         self._states: dict[tuple[str, str], BreakerState] = {}

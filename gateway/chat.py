@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from gateway import logs
 from gateway.asgi import (
     ClientGone,
     DisconnectGuard,
@@ -28,7 +29,7 @@ from gateway.asgi import (
 )
 from gateway.config import ModelConfig
 from gateway.errors import GatewayError, bad_request, upstream_failed
-from gateway.learning import Exchange
+from gateway.learning import Exchange, Finished
 from gateway.router import Plan
 from gateway.validity import StreamTally, check_completion, structural_problem
 from policies.reward import Outcome
@@ -57,8 +58,10 @@ async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
     except GatewayError as exc:
         gateway.stats.requests[str(exc.status)] += 1
         await send_error(send, exc)
+        _ended(gateway, None, exc.status, started)
         return
     except ClientGone:
+        _ended(gateway, None, 499, started)
         return
     call = Call(gateway, plan, request, caller=caller, started=started,
                 client_retries=_retry_count(scope))
@@ -72,6 +75,7 @@ async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
         gateway.stats.requests[str(exc.status)] += 1
         guard.complete()
         await send_error(send, exc)
+        _ended(gateway, plan, exc.status, started, caller)
     except asyncio.CancelledError:
         if not guard.disconnected:
             raise
@@ -80,8 +84,18 @@ async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
         if task is not None:
             task.uncancel()
         gateway.stats.client_disconnects += 1
+        _ended(gateway, plan, 499, started, caller)
     finally:
         guard.close()
+
+
+def _ended(gateway: Gateway, plan: Plan | None, status: int, started: float,
+           caller: str = "") -> None:
+    """A request that got no answer: counted and logged here (answers are, after learning)."""
+    route = plan.route_name if plan is not None else ""
+    gateway.metrics.failed(route, status)
+    logs.request(decision=plan.decision_id if plan is not None else "", route=route, model="",
+                 status=status, latency_s=perf() - started, caller=caller)
 
 
 def parse_request(body: bytes) -> dict[str, Any]:
@@ -126,6 +140,7 @@ class Call:
         self.started = started
         self.client_retries = client_retries
         self.upstream_s = 0.0
+        self.overhead_s = 0.0
         self.tries: dict[str, int] = {}
 
     def _attempts(self) -> list[ModelConfig]:
@@ -135,7 +150,8 @@ class Call:
         return attempts
 
     def _headers(self, model: ModelConfig) -> list[tuple[bytes, bytes]]:
-        overhead_ms = max(0.0, (perf() - self.started - self.upstream_s) * 1000)
+        self.overhead_s = max(0.0, perf() - self.started - self.upstream_s)
+        overhead_ms = self.overhead_s * 1000
         return [(b"x-bayesgate-route", self.plan.route_name.encode()),
                 (b"x-bayesgate-model", model.name.encode()),
                 (b"x-bayesgate-decision", self.plan.decision_id.encode()),
@@ -185,7 +201,11 @@ class Call:
                             code="upstream_rejected_request")
 
     def _learn(self, model: ModelConfig, problem: str | None, latency_s: float,
-               usage: Any, completion_estimate: int = 0) -> None:
+               usage: Any, completion_estimate: int = 0, *, stream: bool = False) -> None:
+        total_s = perf() - self.started
+        ttft_s = latency_s if stream else None
+        self.gateway.metrics.answered(self.plan.route_name, model.name, total_s=total_s,
+                                      ttft_s=ttft_s, overhead_s=self.overhead_s)
         prompt = completion = 0
         if isinstance(usage, dict):
             prompt = _int(usage.get("prompt_tokens"))
@@ -201,7 +221,9 @@ class Call:
         self.gateway.learner.submit(Exchange(
             self.plan.route_name, model.name, Outcome(problem is None, latency_s * 1000, retries),
             prompt_tokens=prompt, completion_tokens=completion, caller=self.caller,
-            messages=self.request.get("messages")))
+            messages=self.request.get("messages"),
+            request=Finished(self.plan.decision_id, 200, total_s, ttft_s, self.overhead_s,
+                             stream)))
 
     async def complete(self, send: Send, guard: DisconnectGuard) -> None:
         last: ProviderError | None = None
@@ -298,7 +320,7 @@ class Call:
         finally:
             await chunks.aclose()
         self._learn(model, tally.check(self.request), ttft_s, tally.usage,
-                    tally.completion_tokens_estimate())
+                    tally.completion_tokens_estimate(), stream=True)
 
 
 def _int(value: Any) -> int:

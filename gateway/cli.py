@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+from pathlib import Path
 
-from gateway.config import Config, ConfigError, load
+from gateway.config import LOG_LEVELS, Config, ConfigError, load
 
 log = logging.getLogger("bayesgate")
 
@@ -18,7 +20,14 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--config", default="gateway.yaml")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
-    serve.add_argument("--log-level", default="info")
+    serve.add_argument("--log-level", type=str.lower, choices=LOG_LEVELS,
+                       help="overrides logging.level of the config")
+    serve.add_argument("--pidfile", help="write the process id here (for `bayesgate reload`)")
+    reload = commands.add_parser("reload", help="make a running gateway re-read its config "
+                                 "(sends SIGHUP)")
+    target = reload.add_mutually_exclusive_group(required=True)
+    target.add_argument("--pid", type=int, help="the gateway's process id")
+    target.add_argument("--pidfile", help="the file `bayesgate serve --pidfile` wrote")
     check = commands.add_parser("check-config", help="validate a config file")
     check.add_argument("path")
     demo = commands.add_parser("demo", help="serve the default config and drive traffic")
@@ -35,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "check-config":
         return check_config(args.path)
+    if args.command == "reload":
+        return send_reload(pid=args.pid, pidfile=args.pidfile)
     config = _load_or_exit(args.config)
     if config is None:
         return 1
@@ -42,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         from gateway import demo as demo_module
 
         return demo_module.run(config, requests=args.requests, concurrency=args.concurrency)
-    return serve_forever(config, host=args.host, port=args.port, log_level=args.log_level)
+    return serve_forever(config, host=args.host, port=args.port, log_level=args.log_level,
+                         pidfile=args.pidfile)
 
 
 def check_config(path: str) -> int:
@@ -64,19 +76,70 @@ def _load_or_exit(path: str) -> Config | None:
         return None
 
 
+def send_reload(*, pid: int | None, pidfile: str | None) -> int:
+    import os
+
+    if pid is None:
+        try:
+            pid = int(Path(pidfile or "").read_text().strip())
+        except (OSError, ValueError) as exc:
+            print(f"bayesgate reload: cannot read a pid from {pidfile}: {exc}", file=sys.stderr)
+            return 1
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except OSError as exc:
+        print(f"bayesgate reload: cannot signal process {pid}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(f"sent SIGHUP to {pid}: the gateway re-reads its config (its log says whether the "
+          "new one was applied or rejected)")
+    return 0
+
+
 def serve_forever(config: Config, *, host: str | None, port: int | None,
-                  log_level: str = "info") -> int:
+                  log_level: str | None = None, pidfile: str | None = None) -> int:
+    import dataclasses
+    import os
+
     import uvicorn
 
+    from gateway import logs
     from gateway.app import create_app
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: "
-                        "%(message)s")
-    uvicorn.run(create_app(config), host=host or config.server.host,
-                port=config.server.port if port is None else port,
-                loop=_loop(), http="httptools", log_level=log_level, access_log=False,
-                lifespan="on", timeout_graceful_shutdown=10)
+    settings = config.logging
+    if log_level:
+        settings = dataclasses.replace(settings, level=log_level.lower())
+    listener = logs.configure(settings)
+    if pidfile:
+        Path(pidfile).write_text(f"{os.getpid()}\n")
+    # uvicorn re-raises the SIGTERM it handled once it has shut down gracefully; catching it
+    # as an exception lets the pidfile and the log queue be cleaned up before the process
+    # dies of it as before.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    terminated = False
+    try:
+        # log_config=None: uvicorn's own lines go through our handler (and format) too.
+        uvicorn.run(create_app(config), host=host or config.server.host,
+                    port=config.server.port if port is None else port,
+                    loop=_loop(), http="httptools", log_level=settings.level, log_config=None,
+                    access_log=False, lifespan="on", timeout_graceful_shutdown=10)
+    except _Terminated:
+        terminated = True
+    finally:
+        listener.stop()
+        if pidfile:
+            Path(pidfile).unlink(missing_ok=True)
+    if terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)
     return 0
+
+
+class _Terminated(BaseException):
+    pass
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise _Terminated
 
 
 def _loop() -> str:

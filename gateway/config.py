@@ -23,6 +23,8 @@ from policies.posterior import Prior
 from policies.reward import RewardConfig
 
 PROVIDER_TYPES = ("openai", "litellm", "simulated")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("text", "json")
 STORE_BACKENDS = ("memory", "redis")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -52,6 +54,18 @@ class StoreConfig:
     prefix: str = "bayesgate"
     sync_interval_s: float = 0.25
     max_pending: int = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    level: str = "info"
+    format: str = "text"  # or "json": one JSON object per line
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardConfig:
+    history_interval_s: float = 2.0  # how often /dashboard's time series take a point
+    history_points: int = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +139,8 @@ class Config:
     models: Mapping[str, ModelConfig]
     routes: Mapping[str, RouteConfig]
     path: str | None = None
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -274,8 +290,14 @@ class _Parser:
 
     def config(self, raw: Any, path: str | None) -> Config | None:
         top = self.fields(raw, "", {k: _keep for k in
-                                    ("server", "store", "providers", "models", "routes")})
+                                    ("server", "store", "providers", "models", "routes",
+                                     "logging", "dashboard")})
         server = self.server(top.get("server"))
+        logging_ = LoggingConfig(**self.fields(top.get("logging"), "logging", {
+            "level": _choice(LOG_LEVELS, fold=True), "format": _choice(LOG_FORMATS)}))
+        dashboard = DashboardConfig(**self.fields(top.get("dashboard"), "dashboard", {
+            "history_interval_s": _number(0.05, 3600),
+            "history_points": _number(2, 100_000, integer=True)}))
         store = self.store(top.get("store"))
         providers = {n: self.provider(n, v) for n, v in
                      self.mapping(top.get("providers"), "providers").items()}
@@ -291,7 +313,8 @@ class _Parser:
         if self.errors:
             return None
         # With no errors, no entry is None.
-        return Config(server=server, store=store, path=path,
+        return Config(server=server, store=store, path=path, logging=logging_,
+                      dashboard=dashboard,
                       providers={k: v for k, v in providers.items() if v is not None},
                       models={k: v for k, v in models.items() if v is not None},
                       routes={k: v for k, v in routes.items() if v is not None})
@@ -456,8 +479,10 @@ def _keep(value: Any, path: str) -> Any:
     return value
 
 
-def _choice(options: tuple[str, ...]) -> _Convert:
+def _choice(options: tuple[str, ...], *, fold: bool = False) -> _Convert:
     def convert(value: Any, path: str) -> str:
+        if fold and isinstance(value, str):
+            value = value.lower()
         if value not in options:
             raise _Invalid(f"{path}: expected one of {', '.join(options)}, got {value!r}")
         return str(value)

@@ -16,7 +16,9 @@ from typing import Any
 
 import orjson
 
+from gateway import logs
 from gateway.config import Config
+from gateway.metrics import Metrics
 from gateway.pricing import CostModel
 from gateway.router import Router
 from gateway.stats import Stats
@@ -24,6 +26,18 @@ from gateway.store import Store, Update
 from policies.reward import Outcome, reward
 
 log = logging.getLogger("bayesgate.learning")
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """How the client's request ended, attached to the answer that ended it (for the log)."""
+
+    decision: str
+    status: int
+    latency_s: float
+    ttft_s: float | None
+    overhead_s: float
+    stream: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +51,15 @@ class Exchange:
     completion_tokens: int = 0
     caller: str = ""
     messages: Any = None  # for the client-retry fingerprint; None for failed attempts
+    request: Finished | None = None  # set on the answer the client got
 
 
 class Learner:
     def __init__(self, config: Config, store: Store, router: Router, costs: CostModel,
-                 stats: Stats, *, clock: Callable[[], float], max_queue: int = 10_000) -> None:
+                 stats: Stats, *, clock: Callable[[], float], max_queue: int = 10_000,
+                 metrics: Metrics | None = None) -> None:
         self._config = config
+        self._metrics = metrics
         self._store = store
         self._router = router
         self._costs = costs
@@ -82,21 +99,42 @@ class Learner:
 
     async def learn(self, exchange: Exchange) -> None:
         counters = self._stats.counters(exchange.route, exchange.model)
+        cost = 0.0
         if exchange.prompt_tokens or exchange.completion_tokens:
             self._costs.observe_tokens(exchange.model, exchange.prompt_tokens,
                                        exchange.completion_tokens)
             counters.prompt_tokens += exchange.prompt_tokens
             counters.completion_tokens += exchange.completion_tokens
-            counters.cost_usd += self._costs.cost_of(exchange.model, exchange.prompt_tokens,
-                                                     exchange.completion_tokens)
+            cost = self._costs.cost_of(exchange.model, exchange.prompt_tokens,
+                                       exchange.completion_tokens)
+            counters.cost_usd += cost
+        first: float | None = None
         for name in self.routes_for(exchange):
             route = self._config.routes[name]
             score = reward(exchange.outcome, route.reward)
+            first = score if first is None else first
+            self._observe(name, exchange, score)
             self._store.record(Update.observation(
                 name, exchange.model, score, prior=self._router.prior(name, exchange.model),
                 half_life_s=route.half_life_s, max_strength=route.max_strength))
             if exchange.messages is not None and route.retry_window_s > 0:
                 await self._check_retry(name, exchange, score)
+        if exchange.request is not None:
+            done = exchange.request
+            logs.request(decision=done.decision, route=exchange.route, model=exchange.model,
+                         status=done.status, latency_s=done.latency_s, ttft_s=done.ttft_s,
+                         overhead_s=done.overhead_s, reward=first, stream=done.stream,
+                         prompt_tokens=exchange.prompt_tokens,
+                         completion_tokens=exchange.completion_tokens, cost_usd=cost,
+                         caller=exchange.caller)
+
+    def _observe(self, route: str, exchange: Exchange, score: float) -> None:
+        counters = self._stats.counters(route, exchange.model)
+        counters.rewards.append(score)
+        if exchange.outcome.valid:
+            counters.latencies_ms.append(exchange.outcome.latency_ms)
+        if self._metrics is not None:
+            self._metrics.rewarded(route, exchange.model, score)
 
     def forget(self, route_name: str, model: str) -> None:
         """Reset a model's posterior on a route to its prior (after an outage ended)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 
+RECENT = 100
+
 
 @dataclass(slots=True)
 class ModelCounters:
@@ -16,6 +18,9 @@ class ModelCounters:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    # The last `RECENT` scores and valid answers' latencies (TTFT for streams), for /stats.
+    rewards: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT))
+    latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT))
 
 
 @dataclass(slots=True)

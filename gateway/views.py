@@ -1,4 +1,4 @@
-"""The small endpoints: /v1/models, /healthz, /readyz, /stats."""
+"""The small endpoints: /v1/models, /healthz, /readyz, /stats, /metrics."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ def _json(data: Any, status: int = 200) -> Response:
 
 
 def _error(exc: GatewayError) -> Response:
-    return Response(exc.body(), status_code=exc.status, media_type="application/json")
+    return Response(exc.body(), status_code=exc.status, media_type="application/json",
+                    headers=exc.headers)
 
 
 async def models(request: Request) -> Response:
@@ -63,6 +64,17 @@ async def stats(request: Request) -> Response:
     return _json(snapshot(gateway))
 
 
+async def metrics(request: Request) -> Response:
+    gateway: Gateway = request.state.gateway
+    try:
+        gateway.admin.check(request.scope)
+    except GatewayError as exc:
+        return _error(exc)
+    from gateway.metrics import CONTENT_TYPE
+
+    return Response(gateway.metrics.render(gateway), media_type=CONTENT_TYPE)
+
+
 def snapshot(gateway: Gateway) -> dict[str, Any]:
     """The /stats document: per route and model, what the router believes and what it did."""
     now = gateway.clock()
@@ -74,6 +86,7 @@ def snapshot(gateway: Gateway) -> dict[str, Any]:
         for model in (*route.candidates, *route.shadow.candidates):
             post = gateway.router.posterior(route, model, now=now)
             counters = stats.counters(name, model)
+            rewards, latencies = list(counters.rewards), sorted(counters.latencies_ms)
             models[model] = {
                 "alpha": round(post.alpha, 6), "beta": round(post.beta, 6),
                 "mean": round(post.mean, 6), "interval_95": _interval(post.alpha, post.beta),
@@ -87,12 +100,40 @@ def snapshot(gateway: Gateway) -> dict[str, Any]:
                            "completion": counters.completion_tokens},
                 "cost_usd": round(counters.cost_usd, 8),
                 "expected_cost_usd": gateway.costs.expected(model),
+                # the last 100 scores and valid answers' latencies (TTFT for streams)
+                "reward_recent": round(sum(rewards) / len(rewards), 4) if rewards else None,
+                "latency_ms": {"p50": _quantile(latencies, 0.5),
+                               "p95": _quantile(latencies, 0.95)},
             }
         routes[name] = {"candidates": list(route.candidates), "fallback": route.fallback,
-                        "models": models}
+                        "models": models, "cost": _savings(gateway, name, route.candidates)}
     return {"routes": routes, "store": gateway.store.status(),
             "requests": dict(stats.requests), "client_disconnects": stats.client_disconnects,
             "learning_dropped": stats.learning_dropped}
+
+
+def _savings(gateway: Gateway, route: str, candidates: tuple[str, ...]) -> dict[str, Any]:
+    """What the route's answers cost, against sending each of them, with the tokens it used,
+    to the route's most expensive candidate (the one a cautious team would hard-code)."""
+    counters = [gateway.stats.counters(route, m) for m in candidates]
+    spent = sum(c.cost_usd for c in counters)
+    prompt = sum(c.prompt_tokens for c in counters)
+    completion = sum(c.completion_tokens for c in counters)
+    costs = gateway.costs
+    # Priced on the route's own token mix; with no tokens yet, on the typical expected turn.
+    priciest = max(candidates, key=lambda m: (costs.cost_of(m, prompt, completion)
+                                              if prompt or completion else costs.expected(m)))
+    baseline = costs.cost_of(priciest, prompt, completion)
+    saved = baseline - spent
+    return {"spent_usd": round(spent, 8), "baseline_model": priciest,
+            "baseline_usd": round(baseline, 8), "saved_usd": round(saved, 8),
+            "saved_share": round(saved / baseline, 4) if baseline > 0 else None}
+
+
+def _quantile(ordered: list[float], q: float) -> float | None:
+    if not ordered:
+        return None
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
 
 
 def _interval(alpha: float, beta: float) -> list[float]:
