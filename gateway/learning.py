@@ -152,8 +152,8 @@ class Learner:
         lost moves from alpha to beta, so alpha + beta stays one per observation.
         """
         route = self._config.routes[route_name]
-        digest = hashlib.blake2b(orjson.dumps([route_name, exchange.caller, exchange.messages],
-                                              option=orjson.OPT_SORT_KEYS),
+        # Keys are not sorted: an SDK retrying a request sends them in the same order.
+        digest = hashlib.blake2b(orjson.dumps([route_name, exchange.caller, exchange.messages]),
                                  digest_size=16).hexdigest()
         value = orjson.dumps([exchange.model, score, exchange.outcome.latency_ms,
                               exchange.outcome.retries]).decode()
