@@ -108,10 +108,18 @@ class ModelConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PromotionConfig:
+    threshold: float = 0.95  # P(candidate beats the best live model) needed to be ready
+    min_observations: int = 30  # scored shadow answers needed before that probability counts
+
+
+@dataclass(frozen=True, slots=True)
 class ShadowConfig:
     candidates: tuple[str, ...] = ()
     rate: float = 0.05
     max_in_flight: int = 8
+    promotion: PromotionConfig = field(default_factory=PromotionConfig)
+    auto_promote: bool = False  # a ready candidate joins the route's live candidates
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,8 +462,16 @@ class _Parser:
     def shadow(self, raw: Any, path: str, live: tuple[str, ...],
                models: Mapping[str, ModelConfig | None]) -> ShadowConfig:
         f = self.fields(raw, path, {"candidates": _str_list, "rate": _number(0, 1),
-                                    "max_in_flight": _number(1, integer=True)})
-        for i, model in enumerate(f.get("candidates", ())):
+                                    "max_in_flight": _number(1, integer=True),
+                                    "promotion": _keep, "auto_promote": _bool})
+        # Below 0.5 a candidate would be promoted while probably worse than the live best.
+        promotion = self.fields(f.get("promotion"), f"{path}.promotion", {
+            "threshold": _number(0.5, 1), "min_observations": _number(1, integer=True)})
+        f["promotion"] = PromotionConfig(**promotion)
+        candidates = f.get("candidates", ())
+        if len(set(candidates)) != len(candidates):
+            self.errors.append(f"{path}.candidates: lists a model more than once")
+        for i, model in enumerate(candidates):
             if model not in models:
                 self.errors.append(f"{path}.candidates[{i}]: unknown model {model!r}")
             elif model in live:

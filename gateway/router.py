@@ -61,10 +61,22 @@ class Router:
             return Posterior.from_prior(prior, now=now)
         return decayed(stored, prior, now=now, half_life_s=route.half_life_s)
 
+    def candidates(self, route: RouteConfig) -> tuple[str, ...]:
+        """The live candidates: the configured ones, then shadow candidates promoted in the store.
+
+        Only models still listed as shadow candidates count, so a stale promotion of a model
+        since removed from the config is ignored.
+        """
+        promoted = self._store.promotions(route.name)
+        if not promoted:
+            return route.candidates
+        return route.candidates + tuple(m for m in route.shadow.candidates if m in promoted)
+
     def arms(self, route: RouteConfig, *, now: float) -> list[Arm]:
-        costs = self._costs.normalized(route.candidates)
+        candidates = self.candidates(route)
+        costs = self._costs.normalized(candidates)
         arms = []
-        for name in route.candidates:
+        for name in candidates:
             post = self.posterior(route, name, now=now)
             available = (self.cooldown_until.get(name, 0.0) <= now
                          and self.breakers.available(route, name, now=now))

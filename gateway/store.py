@@ -61,6 +61,14 @@ class Store(Protocol):
         """Tell the fleet this model's breaker is open until `until` (epoch seconds)."""
         ...
 
+    def promotions(self, route: str) -> frozenset[str]:
+        """Shadow candidates promoted to live candidates of `route` (a local read, no I/O)."""
+        ...
+
+    def promote(self, route: str, model: str) -> None:
+        """Make `model` a live candidate of `route` for the whole fleet, for good; never blocks."""
+        ...
+
     def status(self) -> dict[str, Any]:
         """For /readyz and /stats: at least {"backend", "state": "ok" | "degraded"}."""
         ...
@@ -87,6 +95,7 @@ class MemoryStore:
         self._counts: dict[tuple[str, str], int] = {}
         self._fingerprints: dict[str, tuple[str, float]] = {}
         self._circuits: dict[str, float] = {}
+        self._promotions: dict[str, frozenset[str]] = {}
 
     async def start(self) -> None:
         return None
@@ -119,6 +128,12 @@ class MemoryStore:
 
     def open_circuit(self, model: str, until: float) -> None:
         self._circuits[model] = max(until, self._circuits.get(model, 0.0))
+
+    def promotions(self, route: str) -> frozenset[str]:
+        return self._promotions.get(route, frozenset())
+
+    def promote(self, route: str, model: str) -> None:
+        self._promotions[route] = self.promotions(route) | {model}
 
     def status(self) -> dict[str, Any]:
         return {"backend": "memory", "state": "ok"}
