@@ -38,6 +38,7 @@ from gateway.pricing import CostModel, litellm_price_table
 from gateway.redact import Redactor
 from gateway.reload import Reloader
 from gateway.router import Router
+from gateway.shadow import Shadow
 from gateway.stats import Stats
 from gateway.store import MemoryStore, Store
 from providers.base import Provider
@@ -63,6 +64,7 @@ class Gateway:
     metrics: Metrics
     history: dashboard.History
     rng: np.random.Generator
+    shadow: Shadow
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)  # this generation's
     in_flight: int = 0  # requests running on this generation
     reloader: Reloader | None = None
@@ -127,6 +129,10 @@ def assemble(config: Config, base: Gateway | None = None, *, store: Store | None
         router.cooldown_until.update({m: t for m, t in base.router.cooldown_until.items()
                                       if m in config.models})
     learner = Learner(config, store, router, costs, stats, clock=clock, metrics=metrics)
+    # A child generator: mirroring draws never shift the router's sequence of choices.
+    shadow = Shadow(config, router=router, providers=providers, learner=learner, costs=costs,
+                    store=store, rng=rng.spawn(1)[0], clock=clock,
+                    previous=base.shadow if base is not None else None)
     return Gateway(config=config, providers=providers, store=store, router=router,
                    learner=learner, costs=costs, stats=stats,
                    auth=KeyCheck(config.server.api_keys),
@@ -134,7 +140,8 @@ def assemble(config: Config, base: Gateway | None = None, *, store: Store | None
                    redact=Redactor(config.secrets), clock=clock, metrics=metrics,
                    history=base.history if base is not None else
                    dashboard.History(config.dashboard),
-                   rng=rng, reloader=base.reloader if base is not None else None)
+                   rng=rng, shadow=shadow,
+                   reloader=base.reloader if base is not None else None)
 
 
 async def start(gateway: Gateway) -> None:
@@ -144,6 +151,8 @@ async def start(gateway: Gateway) -> None:
     for provider in gateway.providers.values():
         await provider.start()
     gateway.tasks.append(asyncio.create_task(gateway.learner.run(), name="bayesgate-learner"))
+    gateway.tasks.append(asyncio.create_task(gateway.shadow.run(),
+                                             name="bayesgate-shadow-review"))
 
 
 async def stop(gateway: Gateway) -> None:
@@ -151,6 +160,7 @@ async def stop(gateway: Gateway) -> None:
     for task in gateway.tasks:
         task.cancel()
     await asyncio.gather(*gateway.tasks, return_exceptions=True)
+    await gateway.shadow.aclose()  # before the providers close their sessions under the copies
     await gateway.learner.drain()
     for provider in gateway.providers.values():
         await provider.aclose()

@@ -85,6 +85,11 @@ async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
             task.uncancel()
         gateway.stats.client_disconnects += 1
         _ended(gateway, plan, 499, started, caller)
+    else:
+        # The answer is fully sent: a copy for a shadow candidate can no longer touch it.
+        opt_out = header(scope, b"x-bayesgate-shadow")
+        gateway.shadow.mirror(plan, request,
+                              opted_out=opt_out is not None and opt_out.strip().lower() == b"off")
     finally:
         guard.close()
 

@@ -82,8 +82,9 @@ def snapshot(gateway: Gateway) -> dict[str, Any]:
     routes: dict[str, Any] = {}
     for name, route in gateway.config.routes.items():
         share = stats.share(name)
+        live = gateway.router.candidates(route)
         models: dict[str, Any] = {}
-        for model in (*route.candidates, *route.shadow.candidates):
+        for model in (*live, *gateway.shadow.hidden(route)):
             post = gateway.router.posterior(route, model, now=now)
             counters = stats.counters(name, model)
             rewards, latencies = list(counters.rewards), sorted(counters.latencies_ms)
@@ -95,7 +96,7 @@ def snapshot(gateway: Gateway) -> dict[str, Any]:
                 "failover_attempts": counters.failover_attempts, "answers": counters.answers,
                 "failures": counters.failures, "invalid": counters.invalid,
                 "circuit": gateway.router.breakers.describe(name, model, now=now),
-                "shadow": model in route.shadow.candidates,
+                "shadow": model not in live,
                 "tokens": {"prompt": counters.prompt_tokens,
                            "completion": counters.completion_tokens},
                 "cost_usd": round(counters.cost_usd, 8),
@@ -105,8 +106,12 @@ def snapshot(gateway: Gateway) -> dict[str, Any]:
                 "latency_ms": {"p50": _quantile(latencies, 0.5),
                                "p95": _quantile(latencies, 0.95)},
             }
-        routes[name] = {"candidates": list(route.candidates), "fallback": route.fallback,
-                        "models": models, "cost": _savings(gateway, name, route.candidates)}
+            if model in route.shadow.candidates:
+                models[model].update(_shadow_model(gateway, name, model))
+        routes[name] = {"candidates": list(live), "fallback": route.fallback,
+                        "models": models, "cost": _savings(gateway, name, live)}
+        if route.shadow.candidates:
+            routes[name].update(_shadow_route(gateway, name))
     return {"routes": routes, "store": gateway.store.status(),
             "requests": dict(stats.requests), "client_disconnects": stats.client_disconnects,
             "learning_dropped": stats.learning_dropped}
@@ -134,6 +139,33 @@ def _quantile(ordered: list[float], q: float) -> float | None:
     if not ordered:
         return None
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+
+def _shadow_model(gateway: Gateway, route: str, model: str) -> dict[str, Any]:
+    counters = gateway.shadow.counter(route, model)
+    verdict = gateway.shadow.verdicts.get(route, {}).get(model)
+    return {
+        "shadow_requests": counters.requests, "shadow_answers": counters.answers,
+        "shadow_failures": counters.failures, "shadow_invalid": counters.invalid,
+        "shadow_tokens": {"prompt": counters.prompt_tokens,
+                          "completion": counters.completion_tokens},
+        "shadow_cost_usd": round(counters.cost_usd, 8),
+        # None until the first review (a second after start).
+        "promotion_probability": verdict.probability if verdict else None,
+        "promotion_against": verdict.against if verdict else None,
+        "promotion_ready": verdict.ready if verdict else False,
+        "promoted": verdict.promoted if verdict else False,
+    }
+
+
+def _shadow_route(gateway: Gateway, route: str) -> dict[str, Any]:
+    shadow = gateway.shadow
+    counters = [c for (r, _), c in shadow.counters.items() if r == route]
+    return {"shadow_requests": sum(c.requests for c in counters),
+            "shadow_dropped": shadow.dropped[route],
+            "shadow_failures": sum(c.failures for c in counters),
+            "shadow_in_flight": shadow.in_flight[route],
+            "shadow_cost_usd": round(sum(c.cost_usd for c in counters), 8)}
 
 
 def _interval(alpha: float, beta: float) -> list[float]:

@@ -1,0 +1,271 @@
+"""Shadow traffic: hidden candidates prove themselves on copies of real requests.
+
+After a route's answer has been fully sent, `Shadow.mirror()` flips a coin with the route's
+`shadow.rate`; on heads one shadow candidate, picked by Thompson sampling among the shadow
+candidates, gets the same request (non-streaming) in a background task that this object owns.
+The client's answer is already gone, so the copy can never delay, change or fail it. At most
+`max_in_flight` copies per route run at once; the rest are dropped and counted.
+
+The copy's answer is scored exactly like a live one (validity, latency, failures score 0) and
+updates that model's posterior for this route only; its tokens and cost are counted here, apart
+from live cost. `review()`, run periodically by the lifespan, estimates for every shadow
+candidate the probability that it beats the route's best live model, logs it once when it is
+ready for promotion and, with `auto_promote`, promotes it through the store so that every
+replica and every restart sees it as a live candidate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gateway.config import Config, RouteConfig
+from gateway.learning import Exchange, Learner
+from gateway.pricing import CostModel
+from gateway.router import Plan, Router
+from gateway.store import Store
+from gateway.validity import check_completion
+from policies.reward import Outcome
+from policies.thompson import Arm, ThompsonSampling
+from providers.base import Provider, ProviderError, UpstreamStatus
+
+log = logging.getLogger("bayesgate.shadow")
+perf = time.perf_counter
+
+# Dropped from the copy: it is always a single non-streaming answer.
+_STREAM_KEYS = ("stream", "stream_options")
+
+
+@dataclass(slots=True)
+class ShadowCounters:
+    requests: int = 0  # copies sent
+    answers: int = 0  # copies answered (valid or not)
+    failures: int = 0  # errors and timeouts
+    invalid: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the last review concluded about one shadow candidate of a route."""
+
+    probability: float  # P(its utility beats that of `against`), from the posteriors
+    against: str  # the route's best live model by posterior mean utility
+    observations: int
+    ready: bool
+    promoted: bool
+
+
+class Shadow:
+    """The mirror of every route that has shadow candidates; built and closed by the lifespan."""
+
+    def __init__(self, config: Config, *, router: Router, providers: Mapping[str, Provider],
+                 learner: Learner, costs: CostModel, store: Store, rng: np.random.Generator,
+                 clock: Callable[[], float], draws: int = 2000,
+                 review_interval_s: float = 1.0, previous: Shadow | None = None) -> None:
+        """`previous`: the mirror of the generation a reload replaces; its counters carry on."""
+        self._config = config
+        self._router = router
+        self._providers = providers
+        self._learner = learner
+        self._costs = costs
+        self._store = store
+        self._rng = rng
+        # The promotion estimate reuses one seed: the same posteriors give the same figure,
+        # so /stats does not flicker from one review to the next.
+        self._seed = int(rng.integers(2**63))
+        self._clock = clock
+        self._draws = draws
+        self.review_interval_s = review_interval_s
+        self._policies = {name: ThompsonSampling(cost_weight=route.cost_weight)
+                          for name, route in config.routes.items() if route.shadow.candidates}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self.in_flight: Counter[str] = Counter()  # route -> copies running (this generation)
+        self.dropped: Counter[str] = Counter()  # route -> copies dropped at max_in_flight
+        self.counters: dict[tuple[str, str], ShadowCounters] = {}
+        self.verdicts: dict[str, dict[str, Verdict]] = {}
+        self._announced: set[tuple[str, str]] = set()  # (route, model) logged as ready
+        if previous is not None:
+            self.dropped, self.counters = previous.dropped, previous.counters
+            self.verdicts, self._announced = previous.verdicts, previous._announced
+
+    # -- mirroring ---------------------------------------------------------------------------
+
+    def mirror(self, plan: Plan, request: dict[str, Any], *, opted_out: bool = False) -> None:
+        """Maybe copy a request whose answer has been sent; returns at once, never raises."""
+        route = plan.route
+        if route is None or route.name not in self._policies or opted_out or self._closed:
+            return
+        shadow = route.shadow
+        if shadow.rate <= 0 or self._rng.random() >= shadow.rate:
+            return
+        if self.in_flight[route.name] >= shadow.max_in_flight:
+            self.dropped[route.name] += 1
+            return
+        model = self._choose(route)
+        if model is None:
+            return
+        body = {k: v for k, v in request.items() if k not in _STREAM_KEYS}
+        self.in_flight[route.name] += 1
+        self.counter(route.name, model).requests += 1
+        task = asyncio.create_task(self._call(route, model, body),
+                                   name=f"bayesgate-shadow-{route.name}-{model}")
+        self._tasks.add(task)
+        task.add_done_callback(functools.partial(self._finished, route=route.name))
+
+    def hidden(self, route: RouteConfig) -> tuple[str, ...]:
+        """The shadow candidates not (yet) promoted to live candidates."""
+        promoted = self._store.promotions(route.name)
+        return tuple(m for m in route.shadow.candidates if m not in promoted)
+
+    def _choose(self, route: RouteConfig) -> str | None:
+        names = self.hidden(route)
+        if not names:
+            return None
+        now = self._clock()
+        costs = self._costs.normalized(names)
+        arms = []
+        for name in names:
+            post = self._router.posterior(route, name, now=now)
+            available = self._router.cooldown_until.get(name, 0.0) <= now
+            arms.append(Arm(name, post.alpha, post.beta, costs[name], available))
+        if not any(arm.available for arm in arms):
+            return None  # every shadow candidate asked us to back off (Retry-After)
+        if len(arms) == 1:
+            return arms[0].name
+        return self._policies[route.name].select(arms, rng=self._rng, now=now).choice
+
+    async def _call(self, route: RouteConfig, name: str, body: dict[str, Any]) -> None:
+        model = self._config.models[name]
+        counters = self.counter(route.name, name)
+        began = perf()
+        try:
+            data = await self._providers[model.provider].complete(
+                body, upstream_model=model.upstream_name)
+        except ProviderError as exc:
+            # A 4xx the live model did not give (no tools support, context too small) is this
+            # model failing the request, so it scores 0 like any other failure.
+            elapsed = perf() - began
+            counters.failures += 1
+            if isinstance(exc, UpstreamStatus) and exc.retry_after_s:
+                self._router.cool_down(name, exc.retry_after_s)
+            self._learner.submit(Exchange(route.name, name, Outcome(False, elapsed * 1000)))
+            log.debug("shadow call to %s failed: %s", name, exc.message[:200])
+            return
+        except Exception:
+            log.exception("shadow call to %s failed unexpectedly", name)
+            return
+        elapsed = perf() - began
+        problem = check_completion(data, body)
+        counters.answers += 1
+        if problem is not None:
+            counters.invalid += 1
+        self._count_cost(name, counters, data.get("usage"))
+        # No tokens and no messages on the exchange: the cost is counted here, apart from live
+        # cost, and a copy must never look like the client retrying the live answer.
+        self._learner.submit(Exchange(route.name, name,
+                                      Outcome(problem is None, elapsed * 1000)))
+
+    def _count_cost(self, name: str, counters: ShadowCounters, usage: Any) -> None:
+        if not isinstance(usage, dict):
+            return
+        prompt, completion = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
+        self._costs.observe_tokens(name, prompt, completion)
+        counters.prompt_tokens += prompt
+        counters.completion_tokens += completion
+        counters.cost_usd += self._costs.cost_of(name, prompt, completion)
+
+    def _finished(self, task: asyncio.Task[None], *, route: str) -> None:
+        self._tasks.discard(task)
+        self.in_flight[route] -= 1
+
+    def counter(self, route: str, model: str) -> ShadowCounters:
+        found = self.counters.get((route, model))
+        if found is None:
+            found = self.counters[(route, model)] = ShadowCounters()
+        return found
+
+    async def aclose(self) -> None:
+        """Cancel the copies still running (at shutdown, before the providers close)."""
+        self._closed = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- promotion ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Review the candidates every `review_interval_s` until cancelled."""
+        while True:
+            await asyncio.sleep(self.review_interval_s)
+            try:
+                self.review()
+            except Exception:
+                log.exception("shadow promotion review failed")
+
+    def review(self) -> None:
+        """Refresh `verdicts`; log each newly ready candidate once; promote if configured."""
+        now = self._clock()
+        for name in self._policies:
+            route = self._config.routes[name]
+            live = self._router.candidates(route)
+            self.verdicts[name] = {model: self._verdict(route, model, live, now=now)
+                                   for model in route.shadow.candidates}
+
+    def _verdict(self, route: RouteConfig, model: str, live: tuple[str, ...], *,
+                 now: float) -> Verdict:
+        promotion = route.shadow.promotion
+        others = tuple(m for m in live if m != model)
+        against, probability = self.beat_probability(route, model, others, now=now)
+        observations = self._store.observations(route.name, model)
+        ready = probability >= promotion.threshold and observations >= promotion.min_observations
+        promoted = model in live
+        key = (route.name, model)
+        if ready and key not in self._announced:
+            self._announced.add(key)
+            log.info("shadow candidate %s of route %s is ready for promotion: P(beats %s) = "
+                     "%.3f after %d observations%s", model, route.name, against, probability,
+                     observations, "; promoting it" if route.shadow.auto_promote and
+                     not promoted else "")
+        if ready and route.shadow.auto_promote and not promoted:
+            self._store.promote(route.name, model)
+            promoted = True
+        return Verdict(round(probability, 4), against, observations, ready, promoted)
+
+    def beat_probability(self, route: RouteConfig, model: str, live: tuple[str, ...], *,
+                         now: float) -> tuple[str, float]:
+        """(best live model, P(model's utility > best's)), by sampling both posteriors.
+
+        Utility is what the router ranks by: theta - cost_weight * normalised cost, with costs
+        normalised over the live models and the candidate, as they would be after promotion.
+        """
+        if not live:
+            return "", 1.0
+        names = (*live, model)
+        costs = self._costs.normalized(names)
+        posts = [self._router.posterior(route, m, now=now) for m in names]
+        alphas = np.array([p.alpha for p in posts])
+        betas = np.array([p.beta for p in posts])
+        penalty = route.cost_weight * np.array([costs[m] for m in names])
+        means = alphas / (alphas + betas) - penalty
+        best = int(np.argmax(means[:-1]))
+        rng = np.random.default_rng(self._seed)
+        theta = rng.beta(alphas[[best, -1]], betas[[best, -1]], size=(self._draws, 2))
+        utility = theta - penalty[[best, -1]]
+        return live[best], float(np.mean(utility[:, 1] > utility[:, 0]))
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and value >= 0 else 0
