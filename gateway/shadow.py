@@ -87,8 +87,11 @@ class Shadow:
         self._clock = clock
         self._draws = draws
         self.review_interval_s = review_interval_s
-        self._policies = {name: ThompsonSampling(cost_weight=route.cost_weight)
-                          for name, route in config.routes.items() if route.shadow.candidates}
+        # Copies are for learning quality, so the pick among shadow candidates ignores cost;
+        # cost enters when a candidate is weighed against the live models for promotion.
+        self._policy = ThompsonSampling()
+        self._shadowed = tuple(name for name, route in config.routes.items()
+                               if route.shadow.candidates)
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self.in_flight: Counter[str] = Counter()  # route -> copies running (this generation)
@@ -105,7 +108,7 @@ class Shadow:
     def mirror(self, plan: Plan, request: dict[str, Any], *, opted_out: bool = False) -> None:
         """Maybe copy a request whose answer has been sent; returns at once, never raises."""
         route = plan.route
-        if route is None or route.name not in self._policies or opted_out or self._closed:
+        if route is None or route.name not in self._shadowed or opted_out or self._closed:
             return
         shadow = route.shadow
         if shadow.rate <= 0 or self._rng.random() >= shadow.rate:
@@ -134,17 +137,16 @@ class Shadow:
         if not names:
             return None
         now = self._clock()
-        costs = self._costs.normalized(names)
         arms = []
         for name in names:
             post = self._router.posterior(route, name, now=now)
             available = self._router.cooldown_until.get(name, 0.0) <= now
-            arms.append(Arm(name, post.alpha, post.beta, costs[name], available))
+            arms.append(Arm(name, post.alpha, post.beta, available=available))
         if not any(arm.available for arm in arms):
             return None  # every shadow candidate asked us to back off (Retry-After)
         if len(arms) == 1:
             return arms[0].name
-        return self._policies[route.name].select(arms, rng=self._rng, now=now).choice
+        return self._policy.select(arms, rng=self._rng, now=now).choice
 
     async def _call(self, route: RouteConfig, name: str, body: dict[str, Any]) -> None:
         model = self._config.models[name]
@@ -218,7 +220,7 @@ class Shadow:
     def review(self) -> None:
         """Refresh `verdicts`; log each newly ready candidate once; promote if configured."""
         now = self._clock()
-        for name in self._policies:
+        for name in self._shadowed:
             route = self._config.routes[name]
             live = self._router.candidates(route)
             self.verdicts[name] = {model: self._verdict(route, model, live, now=now)
