@@ -1,11 +1,13 @@
 """Does shadow traffic slow the client down? Client-side p50/p99 with shadow off and on.
 
 One fake OpenAI-compatible upstream (its own process) serves a live model and three shadow
-models: one that answers after 2 s, one that always errors, one that hangs. Four gateways (one
+models: one that answers after 2 s, one that always errors, one that hangs. Five gateways (one
 process each, `bayesgate serve`) share the live model and differ only in their route's shadow
-candidate: none, slow, error, hang. The client drives them in interleaved blocks (A B C D, shuffled
-each round), so load from the rest of the machine falls on every configuration alike, and prints
-p50/p99 per configuration with the ratio to shadow off, plus each gateway's shadow counts.
+candidate: none (twice: the second is an A/A control that shows the run's noise), slow, error,
+hang. The client drives them in interleaved blocks (shuffled each round), so load from the rest
+of the machine falls on every configuration alike, and prints p50/p99 per configuration with
+the ratio to shadow off, the gateway's own overhead (x-bayesgate-overhead-ms) and each
+gateway's shadow counts (warm-up requests included).
 
     python bench/shadow_bench.py --requests 2000 --concurrency 8 --rate 0.3
 
@@ -31,7 +33,9 @@ import aiohttp
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SHADOWS = {"off": None, "slow 2 s": "slow", "errors": "broken", "hangs": "stuck"}
+# "off again" is an A/A control: its ratio to "off" is the noise floor of the run.
+SHADOWS = {"off": None, "off again": None, "slow 2 s": "slow", "errors": "broken",
+           "hangs": "stuck"}
 
 
 def _free_port() -> int:
@@ -174,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=2000, help="measured per configuration")
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--block", type=int, default=100, help="requests per interleaved block")
+    parser.add_argument("--block", type=int, default=50, help="requests per interleaved block")
     parser.add_argument("--rate", type=float, default=0.3)
     parser.add_argument("--max-in-flight", type=int, default=64)
     parser.add_argument("--live-delay-ms", type=float, default=50.0)
@@ -194,12 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     logs: dict[str, Path] = {}
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            for name, shadow in SHADOWS.items():
-                path = Path(tmp) / f"{shadow or 'off'}.yaml"
+            for i, (name, shadow) in enumerate(SHADOWS.items()):
+                path = Path(tmp) / f"{i}.yaml"
                 path.write_text(gateway_config(upstream_port, shadow, rate=args.rate,
                                                max_in_flight=args.max_in_flight))
                 ports[name] = _free_port()
-                logs[name] = Path(tmp) / f"{shadow or 'off'}.log"
+                logs[name] = Path(tmp) / f"{i}.log"
                 procs.append(subprocess.Popen(
                     [sys.executable, "-m", "gateway", "serve", "--config", str(path),
                      "--port", str(ports[name]), "--log-level", "warning"],
