@@ -252,11 +252,11 @@ def test_clearly_better_candidate_is_reported_ready_then_promoted(
     assert promoted_gw.gateway.store.promotions("auto") == frozenset({"new"})
     copies = stats(promoted_gw)["shadow_requests"]
     served: Counter[str] = Counter()
-    for i in range(100):
+    for i in range(50):
         response = ask(client, i)
         served[response.headers["x-bayesgate-model"]] += 1
         assert response.parse().model == response.headers["x-bayesgate-model"]
         promoted_gw.settle()
-    assert served["new"] >= 80, served
+    assert served["new"] >= 40, served
     # A promoted model is live: nothing hidden is left to copy requests to.
     assert stats(promoted_gw)["shadow_requests"] == copies
