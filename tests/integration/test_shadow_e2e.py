@@ -14,6 +14,7 @@ import httpx
 import openai
 import pytest
 from support.gateway import GatewayThread
+from support.redis_server import RedisServer
 from support.upstream import Behavior, FakeUpstream
 
 CLIENT_KEY = "client-key-0123456789"
@@ -260,3 +261,33 @@ def test_clearly_better_candidate_is_reported_ready_then_promoted(
     assert served["new"] >= 40, served
     # A promoted model is live: nothing hidden is left to copy requests to.
     assert stats(promoted_gw)["shadow_requests"] == copies
+
+
+def test_a_promotion_reaches_other_replicas_and_survives_restarts(
+        upstream: FakeUpstream, gateways: list[GatewayThread]) -> None:
+    upstream.behaviors["live"] = Behavior(mode="empty")
+    with RedisServer(persist=True) as redis_server:
+        text = config(upstream, shadow="{candidates: [new], rate: 0.5, auto_promote: true}")
+        text += f'store: {{backend: redis, url: "{redis_server.url}", sync_interval_s: 0.05}}\n'
+        first, second = start(gateways, text, seed=1), start(gateways, text, seed=2)
+        client = client_for(first)
+        for i in range(300):
+            ask(client, i)
+            if i % 10 == 9:
+                wait_for(lambda: stats(first)["shadow_in_flight"] == 0)
+                first.settle()
+                time.sleep(0.1)  # a sync: the copies' scores reach Redis
+                first.call(_review(first))
+                if stats(first)["models"]["new"]["promoted"]:
+                    break
+        assert first.gateway.store.promotions("auto") == frozenset({"new"})
+        # The other replica never reviewed anything: it learns the promotion from Redis.
+        wait_for(lambda: stats(second)["candidates"] == ["live", "new"])
+        for gw in list(gateways):
+            gateways.remove(gw)
+            gw.stop()
+        restarted = start(gateways, text, seed=3)
+        wait_for(lambda: stats(restarted)["candidates"] == ["live", "new"])
+        served = Counter(ask(client_for(restarted), i).headers["x-bayesgate-model"]
+                         for i in range(20))
+        assert served["new"] >= 15, served
