@@ -1,7 +1,8 @@
 """Does shadow traffic slow the client down? Client-side p50/p99 with shadow off and on.
 
-One fake OpenAI-compatible upstream (its own process) serves a live model and three shadow
-models: one that answers after 2 s, one that always errors, one that hangs. Five gateways (one
+One fake OpenAI-compatible upstream (its own process) serves the live model, another one (as in
+production, where a shadow model is someone else's server) three shadow models: one that
+answers after 2 s, one that always errors, one that hangs. Five gateways (one
 process each, `bayesgate serve`) share the live model and differ only in their route's shadow
 candidate: none (twice: the second is an A/A control that shows the run's noise), slow, error,
 hang. The client drives them in interleaved blocks (shuffled each round), so load from the rest
@@ -66,7 +67,7 @@ class _Nothing(list):  # type: ignore[type-arg]
         return None
 
 
-def gateway_config(upstream_port: int, shadow: str | None, *, rate: float,
+def gateway_config(live_port: int, shadow_port: int, shadow: str | None, *, rate: float,
                    max_in_flight: int) -> str:
     route = "{candidates: [live]}"
     if shadow:
@@ -74,13 +75,14 @@ def gateway_config(upstream_port: int, shadow: str | None, *, rate: float,
                  f"max_in_flight: {max_in_flight}}}}}")
     price = "cost: {input_per_mtok: 1, output_per_mtok: 1}"
     return f"""
-providers: {{up: {{type: openai, base_url: "http://127.0.0.1:{upstream_port}/v1",
-                  api_key: bench-upstream-key}}}}
+providers:
+  up: {{type: openai, base_url: "http://127.0.0.1:{live_port}/v1", api_key: bench-live-key}}
+  side: {{type: openai, base_url: "http://127.0.0.1:{shadow_port}/v1", api_key: bench-side-key}}
 models:
   live: {{provider: up, {price}}}
-  slow: {{provider: up, {price}}}
-  broken: {{provider: up, {price}}}
-  stuck: {{provider: up, {price}}}
+  slow: {{provider: side, {price}}}
+  broken: {{provider: side, {price}}}
+  stuck: {{provider: side, {price}}}
 routes:
   auto: {route}
 """
@@ -190,17 +192,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    upstream_port = _free_port()
+    live_port, shadow_port = _free_port(), _free_port()
     procs: list[subprocess.Popen[bytes]] = [subprocess.Popen(
-        [sys.executable, __file__, "--serve-upstream", str(upstream_port),
-         "--live-delay-ms", str(args.live_delay_ms)], env=env)]
+        [sys.executable, __file__, "--serve-upstream", str(port),
+         "--live-delay-ms", str(args.live_delay_ms)], env=env)
+        for port in (live_port, shadow_port)]
     ports: dict[str, int] = {}
     logs: dict[str, Path] = {}
     with tempfile.TemporaryDirectory() as tmp:
         try:
             for i, (name, shadow) in enumerate(SHADOWS.items()):
                 path = Path(tmp) / f"{i}.yaml"
-                path.write_text(gateway_config(upstream_port, shadow, rate=args.rate,
+                path.write_text(gateway_config(live_port, shadow_port, shadow, rate=args.rate,
                                                max_in_flight=args.max_in_flight))
                 ports[name] = _free_port()
                 logs[name] = Path(tmp) / f"{i}.log"

@@ -107,7 +107,8 @@ def snapshot(gateway: Gateway) -> dict[str, Any]:
                                "p95": _quantile(latencies, 0.95)},
             }
             if model in route.shadow.candidates:
-                models[model].update(_shadow_model(gateway, name, model))
+                models[model].update(_shadow_model(gateway, name, model,
+                                                   promoted=model in live))
         routes[name] = {"candidates": list(live), "fallback": route.fallback,
                         "models": models, "cost": _savings(gateway, name, live)}
         if route.shadow.candidates:
@@ -141,7 +142,8 @@ def _quantile(ordered: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
 
 
-def _shadow_model(gateway: Gateway, route: str, model: str) -> dict[str, Any]:
+def _shadow_model(gateway: Gateway, route: str, model: str, *,
+                  promoted: bool) -> dict[str, Any]:
     counters = gateway.shadow.counter(route, model)
     verdict = gateway.shadow.verdicts.get(route, {}).get(model)
     return {
@@ -154,7 +156,7 @@ def _shadow_model(gateway: Gateway, route: str, model: str) -> dict[str, Any]:
         "promotion_probability": verdict.probability if verdict else None,
         "promotion_against": verdict.against if verdict else None,
         "promotion_ready": verdict.ready if verdict else False,
-        "promoted": verdict.promoted if verdict else False,
+        "promoted": promoted,  # here or by another replica, as the store says
     }
 
 
