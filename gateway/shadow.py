@@ -140,10 +140,12 @@ class Shadow:
         arms = []
         for name in names:
             post = self._router.posterior(route, name, now=now)
-            available = self._router.cooldown_until.get(name, 0.0) <= now
+            # A Retry-After here or a breaker open anywhere in the fleet: leave it alone.
+            available = (self._router.cooldown_until.get(name, 0.0) <= now
+                         and not self._router.breakers.fleet_open(name, now))
             arms.append(Arm(name, post.alpha, post.beta, available=available))
         if not any(arm.available for arm in arms):
-            return None  # every shadow candidate asked us to back off (Retry-After)
+            return None
         if len(arms) == 1:
             return arms[0].name
         return self._policy.select(arms, rng=self._rng, now=now).choice

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.errors import GatewayError
+from gateway.shadow import ShadowCounters
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -144,7 +145,7 @@ def _quantile(ordered: list[float], q: float) -> float | None:
 
 def _shadow_model(gateway: Gateway, route: str, model: str, *,
                   promoted: bool) -> dict[str, Any]:
-    counters = gateway.shadow.counter(route, model)
+    counters = gateway.shadow.counters.get((route, model)) or ShadowCounters()
     verdict = gateway.shadow.verdicts.get(route, {}).get(model)
     return {
         "shadow_requests": counters.requests, "shadow_answers": counters.answers,

@@ -173,7 +173,8 @@ async def test_only_routes_with_shadow_candidates_are_mirrored(gw: Gateway) -> N
     gw.shadow.mirror(plan(gw, "plain"), dict(request))
     gw.shadow.mirror(plan(gw, "live"), dict(request))
     gw.shadow.mirror(plan(gw), dict(request), opted_out=True)
-    assert sum(gw.shadow.in_flight.values()) == 0 and not gw.shadow.counters
+    assert sum(gw.shadow.in_flight.values()) == 0
+    assert all(c.requests == 0 for c in gw.shadow.counters.values())
 
 
 async def test_max_in_flight_then_cancelled_at_close(gw: Gateway) -> None:
@@ -190,3 +191,21 @@ async def test_max_in_flight_then_cancelled_at_close(gw: Gateway) -> None:
     assert gw.shadow.counter("auto", "cand").requests == 2
     await gw.learner.drain()
     assert gw.store.observations("auto", "cand") == 0  # a cancelled copy is not a failure
+
+
+async def test_a_reload_keeps_the_shadow_counters_and_verdicts(gw: Gateway) -> None:
+    from gateway.app import assemble
+
+    request = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
+    for _ in range(3):
+        gw.shadow.mirror(plan(gw), request)
+    observe(gw, "live", 0.3, 50)
+    observe(gw, "other", 0.2, 50)
+    observe(gw, "cand", 1.0, 30)
+    gw.shadow.review()
+    reloaded = assemble(gw.config, gw)
+    assert reloaded.shadow.counter("auto", "cand").requests == 2
+    assert reloaded.shadow.dropped["auto"] == 1
+    assert reloaded.shadow.verdicts["auto"]["cand"].ready
+    assert reloaded.shadow.in_flight["auto"] == 0  # the copies belong to the old generation
+    await gw.shadow.aclose()
