@@ -118,7 +118,11 @@ class _Scraped(Collector):
                                      "kind.", labels=["route", "model", "kind"])
         cost = CounterMetricFamily("bayesgate_cost_usd", "Spend in USD by route and model.",
                                    labels=["route", "model"])
-        families = [selections, mean, circuit, shadow, dropped, errors, lag, tokens, cost]
+        promotion = GaugeMetricFamily("bayesgate_shadow_promotion_probability", "Probability "
+                                      "that the shadow candidate beats the route's best live "
+                                      "model.", labels=["route", "model"])
+        families = [selections, mean, circuit, shadow, dropped, promotion, errors, lag, tokens,
+                    cost]
         gateway = self.gateway
         if gateway is None:  # describe-time or a stray collect: families without samples
             yield from families
@@ -133,6 +137,8 @@ class _Scraped(Collector):
                 circuits[model] = str(m.get("circuit", "closed"))
                 if m.get("shadow"):
                     shadow.add_metric([route, model], float(m.get("shadow_requests", 0)))
+                    if m.get("promotion_probability") is not None:
+                        promotion.add_metric([route, model], float(m["promotion_probability"]))
         for model, state in sorted(circuits.items()):
             for known in {*CIRCUIT_STATES, state}:
                 circuit.add_metric([model, known], 1.0 if known == state else 0.0)

@@ -29,6 +29,7 @@ FAMILIES = {
     "bayesgate_selections": "counter", "bayesgate_posterior_mean": "gauge",
     "bayesgate_reward": "histogram", "bayesgate_circuit_state": "gauge",
     "bayesgate_shadow_requests": "counter", "bayesgate_shadow_dropped": "counter",
+    "bayesgate_shadow_promotion_probability": "gauge",
     "bayesgate_store_sync_errors": "counter", "bayesgate_store_sync_lag_seconds": "gauge",
     "bayesgate_tokens": "counter", "bayesgate_cost_usd": "counter",
 }
@@ -117,6 +118,8 @@ def test_every_family_is_exported(gw: GatewayThread) -> None:
     assert samples(families["bayesgate_shadow_requests"]) == [
         ({"route": "auto", "model": "ghost"}, 0.0)]
     assert samples(families["bayesgate_shadow_dropped"]) == [({"route": "auto"}, 0.0)]
+    assert all(0 <= v <= 1 and lbl["model"] == "ghost" for lbl, v in
+               samples(families["bayesgate_shadow_promotion_probability"]))
     assert samples(families["bayesgate_store_sync_errors"]) == [({}, 0.0)]
     assert samples(families["bayesgate_store_sync_lag_seconds"]) == [({}, 0.0)]
     tokens = samples(families["bayesgate_tokens"])
