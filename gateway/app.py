@@ -81,7 +81,7 @@ def build_providers(config: Config, rng: np.random.Generator) -> dict[str, Provi
             built[name] = OpenAIProvider(
                 base_url=spec.base_url or "", api_key=spec.api_key, timeout_s=spec.timeout_s,
                 connect_timeout_s=spec.connect_timeout_s, max_connections=spec.max_connections,
-                headers=spec.headers)
+                stream_idle_timeout_s=spec.stream_idle_timeout_s, headers=spec.headers)
         elif spec.type == "litellm":
             from providers.litellm import LiteLLMProvider
 

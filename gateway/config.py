@@ -76,6 +76,8 @@ class ProviderConfig:
     api_key: str | None = None
     timeout_s: float = 120.0
     connect_timeout_s: float = 10.0
+    # The longest silence between two chunks of a stream; None: timeout_s.
+    stream_idle_timeout_s: float | None = None
     max_connections: int = 256
     headers: Mapping[str, str] = field(default_factory=dict)
 
@@ -137,6 +139,9 @@ class RouteConfig:
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
     max_attempts: int = defaults.MAX_ATTEMPTS
     retry_window_s: float = 120.0
+    # A stream whose first chunk takes longer is abandoned for the next candidate (not on the
+    # last attempt, which has nowhere to go); None: no deadline.
+    ttft_deadline_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,6 +357,7 @@ class _Parser:
             "type": _choice(PROVIDER_TYPES), "base_url": _optional(_str),
             "api_key": _optional(_str), "timeout_s": _number(0, strict_lo=True),
             "connect_timeout_s": _number(0, strict_lo=True),
+            "stream_idle_timeout_s": _optional(_number(0, strict_lo=True)),
             "max_connections": _number(1, integer=True), "headers": _str_map,
         })
         if "type" not in f:
@@ -405,6 +411,7 @@ class _Parser:
             "confidence_floor": _number(0, 0.99), "exploration": _number(0.01, 10),
             "max_attempts": _number(1, 10, integer=True),
             "retry_window_s": _number(0),
+            "ttft_deadline_s": _optional(_number(0, strict_lo=True)),
         })
         candidates = f.get("candidates", ())
         if not candidates:
@@ -435,6 +442,7 @@ class _Parser:
             breaker=self.breaker(f.get("breaker"), f"{path}.breaker"),
             max_attempts=f.get("max_attempts", defaults.MAX_ATTEMPTS),
             retry_window_s=f.get("retry_window_s", 120.0),
+            ttft_deadline_s=f.get("ttft_deadline_s"),
         )
 
     def decay(self, raw: Any, path: str) -> dict[str, Any]:

@@ -8,6 +8,10 @@ parsed as they arrive and handed on one by one, never buffered.
 from __future__ import annotations
 
 import asyncio
+import datetime
+import email.utils
+import math
+import time
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
@@ -23,6 +27,8 @@ from providers.base import (
     UpstreamUnavailable,
 )
 
+_MAX_EVENT_BYTES = 16 * 1024 * 1024
+
 
 class OpenAIProvider:
     def __init__(
@@ -32,6 +38,7 @@ class OpenAIProvider:
         api_key: str | None = None,
         timeout_s: float = 120.0,
         connect_timeout_s: float = 10.0,
+        stream_idle_timeout_s: float | None = None,
         max_connections: int = 256,
         headers: Mapping[str, str] | None = None,
     ) -> None:
@@ -42,6 +49,7 @@ class OpenAIProvider:
             self._headers["authorization"] = f"Bearer {api_key}"
         self._timeout_s = timeout_s
         self._connect_timeout_s = connect_timeout_s
+        self._idle_timeout_s = stream_idle_timeout_s
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
 
@@ -97,7 +105,14 @@ class OpenAIProvider:
             if resp.status != 200:
                 raise _status_error(resp, await resp.read())
             buffer = b""
-            async for data in resp.content.iter_any():
+            # The first event may take timeout_s (sock_read: a slow first token is normal for
+            # some models); after it, a silence longer than stream_idle_timeout_s is a stall.
+            idle: float | None = None
+            while True:
+                async with asyncio.timeout(idle):
+                    data = await resp.content.readany()
+                if not data:
+                    break
                 buffer += data
                 while (end := buffer.find(b"\n")) >= 0:
                     line, buffer = buffer[:end].strip(), buffer[end + 1:]
@@ -108,6 +123,9 @@ class OpenAIProvider:
                         finished = True
                         return
                     yield _parse_chunk(payload)
+                    idle = self._idle_timeout_s
+                if len(buffer) > _MAX_EVENT_BYTES:  # a line that never ends must not fill memory
+                    raise UpstreamInvalid("upstream sent a stream line longer than 16 MiB")
             raise UpstreamInvalid("upstream stream ended without [DONE]")
         except ProviderError:
             raise
@@ -144,19 +162,31 @@ def _map_exception(exc: BaseException) -> ProviderError:
 
 
 def _status_error(resp: aiohttp.ClientResponse, raw: bytes) -> UpstreamStatus:
-    retry_after = None
-    header = resp.headers.get("retry-after")
-    if header:
-        try:
-            retry_after = max(0.0, float(header))
-        except ValueError:
-            retry_after = None
+    retry_after = _retry_after(resp.headers.get("retry-after"))
     try:
         message = _message(orjson.loads(raw))
     except orjson.JSONDecodeError:
         message = raw[:300].decode("utf-8", "replace").strip() or resp.reason or ""
     return UpstreamStatus(resp.status, f"upstream answered {resp.status}: {message}",
                           retry_after_s=retry_after)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header: delay-seconds or an HTTP-date (RFC 9110,
+    section 10.2.3); None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.UTC)
+        seconds = when.timestamp() - time.time()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def _message(data: Any) -> str:
