@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -33,7 +35,7 @@ from gateway.learning import Exchange, Finished
 from gateway.router import Plan
 from gateway.validity import StreamTally, check_completion, structural_problem
 from policies.reward import Outcome
-from providers.base import ProviderError, UpstreamInvalid, UpstreamStatus
+from providers.base import ProviderError, UpstreamInvalid, UpstreamStatus, UpstreamTimeout
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -147,6 +149,7 @@ class Call:
         self.upstream_s = 0.0
         self.overhead_s = 0.0
         self.tries: dict[str, int] = {}
+        self.told_to_wait: set[str] = set()  # models that answered with a Retry-After
 
     def _attempts(self) -> list[ModelConfig]:
         attempts = list(self.plan.attempts)
@@ -187,6 +190,7 @@ class Call:
         self.gateway.stats.counters(self.plan.route_name, model.name).failures += 1
         if isinstance(exc, UpstreamStatus) and exc.retry_after_s:
             self.gateway.router.cool_down(model.name, exc.retry_after_s)
+            self.told_to_wait.add(model.name)
         self.gateway.learner.submit(Exchange(
             self.plan.route_name, model.name,
             Outcome(False, elapsed_s * 1000, self.tries.get(model.name, 0))))
@@ -198,6 +202,13 @@ class Call:
         if last is None:
             return upstream_failed(502, "No candidate model could be tried.")
         message = self.gateway.redact(last.message)
+        if isinstance(last, UpstreamStatus) and last.upstream_status == 429:
+            # Passed on as a 429 (with the upstream's Retry-After) so that the client's SDK
+            # backs off, instead of retrying a 502 at once.
+            wait = last.retry_after_s
+            return GatewayError(429, f"Every candidate is rate limited; the last error: {message}",
+                                type="upstream_error", code="rate_limit_exceeded",
+                                headers={"retry-after": str(math.ceil(wait))} if wait else None)
         return upstream_failed(last.status if last.status in (502, 504) else 502,
                                f"Every candidate failed; the last error: {message}")
 
@@ -236,6 +247,8 @@ class Call:
         for index, model in enumerate(attempts):
             if not self._admitted(model, index, len(attempts)):
                 continue
+            if model.name in self.told_to_wait:
+                continue  # the same model again, though it asked for time (one-model plans)
             self._count(model, index)
             provider = self.gateway.providers[model.provider]
             began = perf()
@@ -266,15 +279,18 @@ class Call:
     async def stream(self, send: Send, guard: DisconnectGuard) -> None:
         last: ProviderError | None = None
         attempts = self._attempts()
+        deadline = self.plan.route.ttft_deadline_s if self.plan.route is not None else None
         for index, model in enumerate(attempts):
-            if not self._admitted(model, index, len(attempts)):
+            if not self._admitted(model, index, len(attempts)) or model.name in self.told_to_wait:
                 continue
             self._count(model, index)
             provider = self.gateway.providers[model.provider]
             chunks = provider.stream(self.request, upstream_model=model.upstream_name)
             began = perf()
             try:
-                first = await anext(chunks)
+                # The TTFT deadline is there to fail over: the last attempt has nowhere to go.
+                first = await _first_chunk(chunks, deadline if index < len(attempts) - 1
+                                           else None)
             except (ProviderError, StopAsyncIteration) as exc:
                 elapsed = perf() - began
                 self.upstream_s += elapsed
@@ -326,6 +342,16 @@ class Call:
             await chunks.aclose()
         self._learn(model, tally.check(self.request), ttft_s, tally.usage,
                     tally.completion_tokens_estimate(), stream=True)
+
+
+async def _first_chunk(chunks: AsyncIterator[dict[str, Any]],
+                       deadline_s: float | None) -> dict[str, Any]:
+    try:
+        async with asyncio.timeout(deadline_s):
+            return await anext(chunks)
+    except TimeoutError:
+        raise UpstreamTimeout(f"no first chunk within the route's ttft_deadline_s "
+                              f"({deadline_s:g} s)") from None
 
 
 def _int(value: Any) -> int:
