@@ -25,8 +25,10 @@ class Behavior:
     delay_s: float = 0.0  # before the answer (or the first chunk)
     mode: str = "ok"  # ok | invalid_json | no_choices | empty | no_done | hang | cut_body
     #                    | stall (stream stops sending after two chunks) | error_event
+    #                    | drop (stream: the connection is closed after two chunks)
     chunk_delay_s: float = 0.0
     content: str = "Hello from the fake upstream."
+    error_message: str | None = None  # the text of an error answer (default names the model)
 
 
 @dataclass
@@ -42,6 +44,7 @@ class FakeUpstream:
     seed: int = 7
     requests: list[Seen] = field(default_factory=list)
     cancelled: int = 0
+    streamed_bytes: int = 0  # SSE bytes written to the gateway, over all streams
     port: int = 0
 
     def __post_init__(self) -> None:
@@ -104,11 +107,14 @@ class FakeUpstream:
                 await asyncio.sleep(3600)
             if behavior.error_rate and self._rng.random() < behavior.error_rate:
                 headers = {"retry-after": behavior.retry_after} if behavior.retry_after else {}
+                message = behavior.error_message or f"fake failure of {model}"
                 return web.json_response(
-                    {"error": {"message": f"fake failure of {model}", "type": "server_error"}},
+                    {"error": {"message": message, "type": "server_error"}},
                     status=behavior.status, headers=headers)
             if body.get("stream"):
                 return await self._stream(request, body, model, behavior)
+            if behavior.mode == "cut_body":
+                return await self._cut_body(request, body, model, behavior)
             return self._complete(body, model, behavior)
         except (asyncio.CancelledError, ConnectionResetError):
             self.cancelled += 1
@@ -122,12 +128,19 @@ class FakeUpstream:
             answer["choices"] = []
         if behavior.mode == "empty":
             answer["choices"][0]["message"]["content"] = ""
-        raw = orjson.dumps(answer)
-        if behavior.mode == "cut_body":
-            # Promise more bytes than are sent, then close: the client sees a broken body.
-            return web.Response(body=raw[: len(raw) // 2], headers={
-                "content-length": str(len(raw)), "content-type": "application/json"})
-        return web.Response(body=raw, content_type="application/json")
+        return web.Response(body=orjson.dumps(answer), content_type="application/json")
+
+    async def _cut_body(self, request: web.Request, body: dict[str, Any], model: str,
+                        behavior: Behavior) -> web.StreamResponse:
+        """Promise more bytes than are sent, then close: the client sees a broken body."""
+        raw = orjson.dumps(completion(body, model, behavior))
+        resp = web.StreamResponse(headers={"content-length": str(len(raw)),
+                                           "content-type": "application/json"})
+        await resp.prepare(request)
+        await resp.write(raw[: len(raw) // 2])
+        assert request.transport is not None
+        request.transport.close()
+        return resp
 
     async def _stream(self, request: web.Request, body: dict[str, Any], model: str,
                       behavior: Behavior) -> web.StreamResponse:
@@ -137,9 +150,17 @@ class FakeUpstream:
             if behavior.mode == "stall" and i == 2:
                 await asyncio.sleep(3600)
             if behavior.mode == "error_event" and i == 2:
-                await resp.write(b'data: {"error": {"message": "fake stream failure"}}\n\n')
+                message = behavior.error_message or "fake stream failure"
+                await resp.write(b"data: " + orjson.dumps({"error": {"message": message}})
+                                 + b"\n\n")
                 return resp
-            await resp.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+            if behavior.mode == "drop" and i == 2:
+                assert request.transport is not None
+                request.transport.abort()
+                return resp
+            event = b"data: " + orjson.dumps(chunk) + b"\n\n"
+            await resp.write(event)
+            self.streamed_bytes += len(event)
             if behavior.chunk_delay_s:
                 await asyncio.sleep(behavior.chunk_delay_s)
         if behavior.mode != "no_done":
