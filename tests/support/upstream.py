@@ -40,10 +40,13 @@ class Seen:
 
 @dataclass
 class FakeUpstream:
-    behaviors: dict[str, Behavior] = field(default_factory=dict)
+    # per upstream model: one Behavior, or a list used one per call (the last one then stays)
+    behaviors: dict[str, Behavior | list[Behavior]] = field(default_factory=dict)
     seed: int = 7
     requests: list[Seen] = field(default_factory=list)
     cancelled: int = 0
+    in_flight: int = 0
+    peak_in_flight: int = 0
     streamed_bytes: int = 0  # SSE bytes written to the gateway, over all streams
     port: int = 0
 
@@ -99,7 +102,9 @@ class FakeUpstream:
         model = body.get("model", "")
         self.requests.append(Seen(model, {k.lower(): v for k, v in request.headers.items()},
                                   body))
-        behavior = self.behaviors.get(model, Behavior())
+        behavior = self._behavior(model)
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
             if behavior.delay_s:
                 await asyncio.sleep(behavior.delay_s)
@@ -119,6 +124,14 @@ class FakeUpstream:
         except (asyncio.CancelledError, ConnectionResetError):
             self.cancelled += 1
             raise
+        finally:
+            self.in_flight -= 1
+
+    def _behavior(self, model: str) -> Behavior:
+        found = self.behaviors.get(model, Behavior())
+        if isinstance(found, list):
+            return found.pop(0) if len(found) > 1 else found[0]
+        return found
 
     def _complete(self, body: dict[str, Any], model: str, behavior: Behavior) -> web.Response:
         if behavior.mode == "invalid_json":
