@@ -71,10 +71,12 @@ class StreamTally:
                 continue
             if isinstance(delta.get("content"), str) and delta["content"]:
                 self.content.append(delta["content"])
-            for call in delta.get("tool_calls") or ():
+            calls = delta.get("tool_calls")
+            for call in calls if isinstance(calls, list) else ():
                 if isinstance(call, dict):
-                    args = (call.get("function") or {}).get("arguments")
-                    parts = self.tool_args.setdefault(int(call.get("index", 0) or 0), [])
+                    args = _arguments(call)
+                    index = call.get("index")
+                    parts = self.tool_args.setdefault(index if isinstance(index, int) else 0, [])
                     if isinstance(args, str):
                         parts.append(args)
 
@@ -94,7 +96,7 @@ def _check_message(content: Any, tool_calls: Any, finish_reason: Any, request: J
         return "finish_reason is error"
     if isinstance(tool_calls, list) and tool_calls:
         for call in tool_calls:
-            args = (call.get("function") or {}).get("arguments") if isinstance(call, dict) else None
+            args = _arguments(call)
             if not isinstance(args, str) or _loads(args) is _BAD:
                 return "tool-call arguments are not JSON"
         return None
@@ -104,6 +106,11 @@ def _check_message(content: Any, tool_calls: Any, finish_reason: Any, request: J
 
 
 _BAD = object()
+
+
+def _arguments(call: Any) -> Any:
+    function = call.get("function") if isinstance(call, dict) else None
+    return function.get("arguments") if isinstance(function, dict) else None
 
 
 def _loads(text: str) -> Any:
@@ -122,7 +129,8 @@ def _check_format(content: str, response_format: Any) -> str | None:
     value = _loads(content)
     if value is _BAD:
         return "JSON mode answer is not JSON"
-    schema = (response_format.get("json_schema") or {}).get("schema")
+    spec = response_format.get("json_schema")
+    schema = spec.get("schema") if isinstance(spec, dict) else None
     if kind == "json_schema" and isinstance(schema, dict):
         return _check_schema(value, schema)
     return None
@@ -137,6 +145,6 @@ def _check_schema(value: Any, schema: Json) -> str | None:
         jsonschema.validate(value, schema)
     except jsonschema.ValidationError as exc:
         return f"answer does not match the json_schema: {exc.message[:200]}"
-    except jsonschema.SchemaError:
-        return None  # the client's schema is broken; not the model's fault
+    except Exception:  # SchemaError, an unresolvable $ref, ...: the client's schema is broken,
+        return None    # which is not the model's fault
     return None
