@@ -22,6 +22,7 @@ import numpy as np
 from starlette import types
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -34,6 +35,7 @@ from gateway.chat import chat_completions
 from gateway.config import Config
 from gateway.learning import Learner
 from gateway.metrics import Metrics
+from gateway.openapi import openapi
 from gateway.pricing import CostModel, litellm_price_table
 from gateway.redact import Redactor
 from gateway.reload import Reloader
@@ -210,10 +212,22 @@ def create_app(config: Config, *, seed: int | None = None,
         Route("/readyz", views.readyz, methods=["GET"]),
         Route("/stats", views.stats, methods=["GET"]),
         Route("/metrics", views.metrics, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
         *dashboard.routes(),
     ]
-    app = GatewayApp(routes=routes, lifespan=lifespan, middleware=[Middleware(CurrentGateway)],
+    middleware = [Middleware(CurrentGateway)]
+    if config.server.cors_origins:
+        # Off unless configured: browsers may then call with a gateway key (a bearer header,
+        # never cookies, so no credentials mode) and read the x-bayesgate-* headers.
+        middleware.insert(0, Middleware(
+            CORSMiddleware, allow_origins=list(config.server.cors_origins),
+            allow_methods=["GET", "POST"], allow_headers=["*"], allow_credentials=False,
+            expose_headers=["x-bayesgate-route", "x-bayesgate-model", "x-bayesgate-decision",
+                            "x-bayesgate-overhead-ms"]))
+    app = GatewayApp(routes=routes, lifespan=lifespan, middleware=middleware,
                      exception_handlers={404: _not_found, 405: _not_allowed})
+    # With CORS on, chat answers need its headers too: no shortcut past the middleware.
+    app.direct_chat = not config.server.cors_origins
     return app
 
 
@@ -228,9 +242,11 @@ class GatewayApp(Starlette):
     under bench/run.py. Every other path takes the full stack.
     """
 
+    direct_chat = True
+
     async def __call__(self, scope: types.Scope, receive: types.Receive,
                        send: types.Send) -> None:
-        if (scope["type"] == "http" and scope["method"] == "POST"
+        if (self.direct_chat and scope["type"] == "http" and scope["method"] == "POST"
                 and scope["path"] in _CHAT_PATHS):
             scope["app"] = self
             gateway: Gateway = self.state.gateway
