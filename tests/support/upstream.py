@@ -116,6 +116,10 @@ class FakeUpstream:
                 return web.json_response(
                     {"error": {"message": message, "type": "server_error"}},
                     status=behavior.status, headers=headers)
+            if not _understood(body):
+                # A real API answers 400 to parameters it cannot make sense of.
+                return web.json_response({"error": {"message": "fake upstream: bad parameters",
+                                                    "type": "invalid_request_error"}}, status=400)
             if body.get("stream"):
                 return await self._stream(request, body, model, behavior)
             if behavior.mode == "cut_body":
@@ -180,6 +184,15 @@ class FakeUpstream:
             await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
+
+
+def _understood(body: dict[str, Any]) -> bool:
+    try:
+        completion(body, "m", Behavior())
+        chunks({"stream_options": body.get("stream_options")}, "m", Behavior(content="x"))
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return False
+    return True
 
 
 def completion(body: dict[str, Any], model: str, behavior: Behavior) -> dict[str, Any]:
