@@ -233,7 +233,8 @@ class Call:
                             code="upstream_rejected_request")
 
     def _learn(self, model: ModelConfig, problem: str | None, latency_s: float,
-               usage: Any, completion_estimate: int = 0, *, stream: bool = False) -> None:
+               usage: Any, completion_estimate: int = 0, *, stream: bool = False,
+               upstream_ok: bool = True) -> None:
         total_s = perf() - self.started
         ttft_s = latency_s if stream else None
         self.gateway.metrics.answered(self.plan.route_name, model.name, total_s=total_s,
@@ -244,7 +245,7 @@ class Call:
             completion = _int(usage.get("completion_tokens"))
         elif completion_estimate:
             completion = completion_estimate
-        self._upstream_result(model, success=True)
+        self._upstream_result(model, success=upstream_ok)
         counters = self.gateway.stats.counters(self.plan.route_name, model.name)
         counters.answers += 1
         if problem is not None:
@@ -331,6 +332,7 @@ class Call:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         self.gateway.stats.requests["200"] += 1
         tally = StreamTally()
+        broken = False
         name = model.name
         try:
             chunk = first
@@ -347,6 +349,7 @@ class Call:
             guard.complete()
             await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
         except ProviderError as exc:
+            broken = True  # the upstream failed mid-stream: a failure for its breaker
             error = {"error": {"message": self.gateway.redact(exc.message),
                                "type": "upstream_error", "param": None,
                                "code": "upstream_stream_failed"}}
@@ -357,7 +360,7 @@ class Call:
         finally:
             await chunks.aclose()
         self._learn(model, tally.check(self.request), ttft_s, tally.usage,
-                    tally.completion_tokens_estimate(), stream=True)
+                    tally.completion_tokens_estimate(), stream=True, upstream_ok=not broken)
 
 
 async def _first_chunk(chunks: AsyncIterator[dict[str, Any]],
