@@ -1,9 +1,12 @@
 """Upstream faults, one by one: a fake OpenAI-compatible upstream over real HTTP misbehaves on
 purpose, the official SDK is the client. For each fault: what the client receives, that the
-failing model's posterior records it (reward 0: alpha stays at the prior, observations grow),
-and that the following requests go to the other candidate.
+failing model's posterior records it (reward 0: alpha stays at the prior, observations grow)
+and its breaker opens, and that the following requests go to the other candidate.
 
-Each route pairs one faulty model with `good`; decay is off so that posteriors are exact.
+Each route pairs one faulty model (with an optimistic prior, so that it is tried first) with
+`good`; decay is off so that posteriors are exact, and the breakers open on the first failure
+so that "the next requests go elsewhere" is exact too.
+Requests naming the faulty model directly come last: they are learned for its route as well.
 """
 
 from __future__ import annotations
@@ -57,11 +60,15 @@ def _closed_port() -> int:
 
 def _config(url: str) -> str:
     faulty = [*FAILOVER_FAULTS, *STREAM_FAULTS, *OTHER]
-    models = "\n".join(f"  {m}: {{provider: {'dead' if m == 'refused' else 'up'}}}"
-                       for m in faulty)
+    # An optimistic prior: the policy tries the faulty model first, as it would a new one.
+    models = "\n".join(f"  {m}: {{provider: {'dead' if m == 'refused' else 'up'}, "
+                       "prior: {alpha: 4, beta: 1}}" for m in faulty)
     routes = "\n".join(
         f"  r-{m}: {{candidates: [{m}, good], cost_weight: 0, decay: {{half_life_s: null}}"
-        + (", ttft_deadline_s: 0.3" if m == "s-slow" else "") + "}" for m in faulty)
+        + (", ttft_deadline_s: 0.3" if m == "s-slow" else "")
+        # rl: only its Retry-After keeps it away; empty: valid HTTP, the breaker has no say
+        + ("" if m in ("rl", "empty") else ", breaker: {consecutive_failures: 1}")
+        + "}" for m in faulty)
     return f"""
 server: {{api_keys: ["{KEY}"]}}
 providers:
@@ -102,10 +109,11 @@ def _row(gw: GatewayThread, route: str, model: str) -> dict[str, Any]:
     return stats["routes"][route]["models"][model]  # type: ignore[no-any-return]
 
 
-def _until_tried(gw: GatewayThread, bad: str, request: Any, *, then: int = 10,
-                 limit: int = 40) -> list[Any]:
+def _until_tried(gw: GatewayThread, fake: FakeUpstream, bad: str, request: Any, *,
+                 then: int = 10, limit: int = 40, explore: int = 0) -> list[Any]:
     """Send requests on the route until the policy has tried `bad` once, then `then` more;
-    the learner is settled after each, as a steady stream of traffic would see it."""
+    the learner is settled after each, as a steady stream of traffic would see it. The
+    following requests must go elsewhere (up to `explore` more tries where no breaker opens)."""
     results = []
     counters = gw.gateway.stats.counters(f"r-{bad}", bad)
     for _ in range(limit):
@@ -114,24 +122,23 @@ def _until_tried(gw: GatewayThread, bad: str, request: Any, *, then: int = 10,
         if counters.selections + counters.failover_attempts >= 1:
             break
     assert counters.selections + counters.failover_attempts >= 1, "the policy never tried it"
-    tried = counters.selections
+    calls = fake.count(bad)
     for _ in range(then):
         results.append(request())
         gw.settle()
-    # The following requests went elsewhere: at most one more exploration of the bad model.
-    assert counters.selections - tried <= 1, counters
+    assert fake.count(bad) - calls <= explore, (fake.count(bad), calls)
     return results
 
 
 def _learned_failure(gw: GatewayThread, route: str, model: str) -> dict[str, Any]:
     row = _row(gw, route, model)
     good = _row(gw, route, "good")
-    assert row["failures"] >= 1
-    assert row["observations"] >= row["failures"]
-    assert row["alpha"] == pytest.approx(1.0)  # every observation scored 0
-    assert row["beta"] == pytest.approx(1.0 + row["observations"])
-    assert row["mean"] < 0.5 < good["mean"]
-    # TODO(circuit breaker): assert row["circuit"] once the breaker is wired into the router.
+    prior = gw.gateway.router.prior(route, model)
+    assert row["failures"] == 1 and row["observations"] == 1
+    assert row["alpha"] == pytest.approx(prior.alpha)  # scored 0
+    assert row["beta"] == pytest.approx(prior.beta + 1)
+    assert row["mean"] < prior.alpha / (prior.alpha + prior.beta) < good["mean"]
+    assert row["circuit"] == "open"
     return row
 
 
@@ -139,6 +146,13 @@ def _learned_failure(gw: GatewayThread, route: str, model: str) -> dict[str, Any
 def test_failover_fault(bad: str, gw: GatewayThread, client: openai.OpenAI,
                         fake: FakeUpstream) -> None:
     _, status, text = FAILOVER_FAULTS[bad]
+    # Behind a route, the client never sees it: the other candidate answers.
+    answers = _until_tried(gw, fake, bad, lambda: client.chat.completions.with_raw_response
+                           .create(model=f"r-{bad}", messages=MSG))
+    for raw in answers:
+        assert raw.headers["x-bayesgate-model"] == "good"
+        assert raw.parse().choices[0].message.content == "Hello from the fake upstream."
+    _learned_failure(gw, f"r-{bad}", bad)
     # Named directly, the faulty model is all there is: a clear error in OpenAI's shape.
     began = time.monotonic()
     with pytest.raises(openai.APIStatusError) as info:
@@ -149,27 +163,12 @@ def test_failover_fault(bad: str, gw: GatewayThread, client: openai.OpenAI,
     assert error["type"] == "upstream_error" and text in error["message"]
     assert "Traceback" not in info.value.response.text
     assert UPSTREAM_KEY not in info.value.response.text
-    # Behind a route, the client never sees it: the other candidate answers.
-    answers = _until_tried(gw, bad, lambda: client.chat.completions.with_raw_response.create(
-        model=f"r-{bad}", messages=MSG))
-    for raw in answers:
-        assert raw.headers["x-bayesgate-model"] == "good"
-        assert raw.parse().choices[0].message.content == "Hello from the fake upstream."
-    _learned_failure(gw, f"r-{bad}", bad)
 
 
 @pytest.mark.parametrize("bad", list(STREAM_FAULTS))
 def test_stream_breaks_after_first_bytes(bad: str, gw: GatewayThread, client: openai.OpenAI,
                                          fake: FakeUpstream) -> None:
     _, text = STREAM_FAULTS[bad]
-    # The client gets the chunks that were sent, then an error event the SDK raises.
-    received: list[str] = []
-    with pytest.raises(openai.APIError) as info:
-        for chunk in client.chat.completions.create(model=bad, messages=MSG, stream=True):
-            assert chunk.model == bad
-            received.extend(c.delta.content or "" for c in chunk.choices)
-    assert text in info.value.message
-    assert "Hello" in "".join(received)
 
     def one() -> str:
         try:
@@ -178,10 +177,19 @@ def test_stream_breaks_after_first_bytes(bad: str, gw: GatewayThread, client: op
         except openai.APIError:
             return "broken"
 
-    results = _until_tried(gw, bad, one)
-    assert results.count("broken") == gw.gateway.stats.counters(f"r-{bad}", bad).selections
+    results = _until_tried(gw, fake, bad, one)
+    assert results.count("broken") == 1
     row = _learned_failure(gw, f"r-{bad}", bad)
-    assert row["invalid"] == row["failures"]
+    assert row["invalid"] == 1
+    # Named directly: the client gets the chunks that were sent, then an error event that
+    # the SDK raises.
+    received: list[str] = []
+    with pytest.raises(openai.APIError) as info:
+        for chunk in client.chat.completions.create(model=bad, messages=MSG, stream=True):
+            assert chunk.model == bad
+            received.extend(c.delta.content or "" for c in chunk.choices)
+    assert text in info.value.message
+    assert "Hello" in "".join(received)
 
 
 def test_stream_slow_first_token_fails_over(gw: GatewayThread, client: openai.OpenAI,
@@ -195,7 +203,7 @@ def test_stream_slow_first_token_fails_over(gw: GatewayThread, client: openai.Op
         text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
         return {c.model for c in chunks}, text.strip(), time.monotonic() - began
 
-    for models, text, took in _until_tried(gw, "s-slow", one, then=5):
+    for models, text, took in _until_tried(gw, fake, "s-slow", one, then=5):
         assert models == {"good"} and text == "Hello from the fake upstream."
         assert took < 2.0  # 0.3 s deadline, then the other candidate
     row = _learned_failure(gw, "r-s-slow", "s-slow")
@@ -206,30 +214,30 @@ def test_stream_slow_first_token_fails_over(gw: GatewayThread, client: openai.Op
     assert fake.cancelled - before == row["failures"]
 
 
-def test_empty_message_is_passed_on_and_scored_invalid(gw: GatewayThread,
-                                                        client: openai.OpenAI) -> None:
-    answer = client.chat.completions.create(model="empty", messages=MSG)
-    assert answer.choices[0].message.content == ""  # the client gets what there is
-    answers = _until_tried(gw, "empty", lambda: client.chat.completions.create(
-        model="r-empty", messages=MSG))
+def test_empty_message_is_passed_on_and_scored_invalid(gw: GatewayThread, client: openai.OpenAI,
+                                                        fake: FakeUpstream) -> None:
+    answers = _until_tried(gw, fake, "empty", lambda: client.chat.completions.create(
+        model="r-empty", messages=MSG), then=15, explore=8)
     assert {a.model for a in answers} == {"empty", "good"}
-    gw.settle()
+    for answer in answers:  # the client gets what there is
+        assert answer.choices[0].message.content == ("" if answer.model == "empty" else
+                                                      "Hello from the fake upstream.")
     row = _row(gw, "r-empty", "empty")
-    # The direct answer is learned for every route the model is in: one observation more.
-    assert row["invalid"] == row["answers"] == row["observations"] - 1 >= 1
-    assert row["alpha"] == pytest.approx(1.0)  # reward 0 however fast it was
+    assert row["invalid"] == row["answers"] == row["observations"] >= 1
+    # reward 0 however fast it was
+    assert row["alpha"] == pytest.approx(gw.gateway.router.prior("r-empty", "empty").alpha)
     assert row["mean"] < _row(gw, "r-empty", "good")["mean"]
+    assert row["circuit"] == "closed"  # the upstream works; its answers are what is wrong
 
 
 def test_rate_limited_model_waits_its_retry_after(gw: GatewayThread, client: openai.OpenAI,
                                                   fake: FakeUpstream) -> None:
     # Behind a route: once it said 429, it goes last until its Retry-After (30 s) is over.
-    answers = _until_tried(gw, "rl", lambda: client.chat.completions.create(
+    answers = _until_tried(gw, fake, "rl", lambda: client.chat.completions.create(
         model="r-rl", messages=MSG), then=15)
     assert {a.model for a in answers} == {"good"}
     assert fake.count("rl") == 1
-    row = _row(gw, "r-rl", "rl")
-    assert row["circuit"] == "open" and row["failures"] == 1
+    assert _row(gw, "r-rl", "rl")["failures"] == 1
     wait = gw.gateway.router.cooldown_until["rl"] - time.time()
     assert 25 < wait <= 30
     # Named directly: one call (not an immediate retry against its wish), then a 429 that
