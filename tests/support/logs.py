@@ -20,8 +20,8 @@ class Captured(logging.Handler):
         self.records.append(record)
 
     def lines(self) -> list[str]:
-        """Every record as it would be written, tracebacks included."""
-        return [self.format(r) for r in self.records]
+        """Every record as it would be written, tracebacks and structured fields included."""
+        return [f"{self.format(r)} {getattr(r, 'fields', '')}" for r in self.records]
 
     def errors(self) -> list[str]:
         return [self.format(r) for r in self.records if r.levelno >= logging.ERROR]
