@@ -9,6 +9,7 @@ observation adds (reward, 1 - reward), a correction moves weight from alpha to b
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -86,6 +87,9 @@ def apply(post: Posterior | None, update: Update, *, now: float) -> Posterior:
     return Posterior(alpha, beta, max(now, base.updated_at))
 
 
+_MAX_FINGERPRINTS = 200_000  # a memory bound: ~1,600 req/s in a 120 s window
+
+
 class MemoryStore:
     """The embedded default: one process, nothing shared, nothing persisted."""
 
@@ -94,6 +98,7 @@ class MemoryStore:
         self._posteriors: dict[str, dict[str, Posterior]] = {}
         self._counts: dict[tuple[str, str], int] = {}
         self._fingerprints: dict[str, tuple[str, float]] = {}
+        self._expiries: deque[tuple[float, str]] = deque()  # in the order they were written
         self._circuits: dict[str, float] = {}
         self._promotions: dict[str, frozenset[str]] = {}
 
@@ -117,10 +122,18 @@ class MemoryStore:
 
     async def swap_fingerprint(self, key: str, value: str, *, ttl_s: float) -> str | None:
         now = self._clock()
-        if len(self._fingerprints) > 10_000:
-            self._fingerprints = {k: v for k, v in self._fingerprints.items() if v[1] > now}
-        previous = self._fingerprints.get(key)
-        self._fingerprints[key] = (value, now + ttl_s)
+        # Expire from the oldest end, O(1) per write. (Rebuilding the dict whenever it held
+        # over 10,000 entries cost O(n) per request once ~80 req/s kept that many alive in a
+        # 120 s window: bench/soak.py's throughput fell from 530 to 140 req/s in 2.5 min.)
+        expiries, fingerprints = self._expiries, self._fingerprints
+        while expiries and (expiries[0][0] <= now or len(expiries) >= _MAX_FINGERPRINTS):
+            expiry, old = expiries.popleft()
+            entry = fingerprints.get(old)
+            if entry is not None and entry[1] == expiry:  # not rewritten since
+                del fingerprints[old]
+        previous = fingerprints.get(key)
+        fingerprints[key] = (value, now + ttl_s)
+        expiries.append((now + ttl_s, key))
         return previous[0] if previous and previous[1] > now else None
 
     def circuits(self) -> Mapping[str, float]:
