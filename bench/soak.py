@@ -92,6 +92,12 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_s(pid: int) -> float:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
@@ -149,21 +155,30 @@ async def drive(base: str, gateway_pid: int, *, minutes: float, concurrency: int
     began = time.monotonic()
     until = began + minutes * 60
     samples: list[dict[str, float]] = []
+
+    def sample() -> None:
+        cpu, sent = cpu_s(gateway_pid), load.sent
+        previous = samples[-1] if samples else {"cpu_s": cpu, "sent": sent}
+        samples.append({"t_s": round(time.monotonic() - began), "rss_mb":
+                        round(rss_mb(gateway_pid), 1), "fds": open_fds(gateway_pid),
+                        "sent": sent, "answered": load.answered, "cpu_s": cpu,
+                        # the gateway's own CPU per request over the last interval: flat
+                        # unless some per-request cost grows with the run's length
+                        "cpu_ms_per_req": round((cpu - previous["cpu_s"]) * 1000
+                                                / max(1, sent - previous["sent"]), 3)})
+
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(timeout=timeout,
                                      connector=aiohttp.TCPConnector(limit=concurrency)) as s:
         workers = [asyncio.create_task(load.worker(s, until)) for _ in range(concurrency)]
         while time.monotonic() < until:
-            samples.append({"t_s": round(time.monotonic() - began), "rss_mb":
-                            round(rss_mb(gateway_pid), 1), "fds": open_fds(gateway_pid),
-                            "sent": load.sent, "answered": load.answered})
+            sample()
             print("  t={t_s:>4}s  rss={rss_mb:>6.1f} MB  fds={fds:>4}  sent={sent:>7}  "
-                  "answered={answered:>7}".format(**samples[-1]), flush=True)
+                  "answered={answered:>7}  gateway cpu/req={cpu_ms_per_req:.3f} ms"
+                  .format(**samples[-1]), flush=True)
             await asyncio.sleep(min(10.0, max(0.0, until - time.monotonic())))
         await asyncio.gather(*workers)
-        samples.append({"t_s": round(time.monotonic() - began), "rss_mb":
-                        round(rss_mb(gateway_pid), 1), "fds": open_fds(gateway_pid),
-                        "sent": load.sent, "answered": load.answered})
+        sample()
         await asyncio.sleep(1.0)  # let the learner's queue drain
         async with s.get(f"{base}/stats") as resp:
             stats = await resp.json()
