@@ -7,16 +7,29 @@ name the path, e.g. `routes.auto.fallback: unknown model 'gpt4o'`.
 
 from __future__ import annotations
 
-import math
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from gateway.fields import (
+    Convert,
+    Invalid,
+    boolean,
+    choice,
+    keep,
+    keys,
+    number,
+    optional,
+    redact_url,
+    str_list,
+    str_map,
+    string,
+)
 from policies import defaults
 from policies.breaker import BreakerConfig
 from policies.posterior import Prior
@@ -217,63 +230,11 @@ def _join(path: str, key: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # typed fields
 
-_Convert = Callable[[Any, str], Any]
-
-
-class _Invalid(Exception):
-    pass
-
-
-def _str(value: Any, path: str) -> str:
-    if isinstance(value, str | int | float) and not isinstance(value, bool):
-        return str(value)
-    raise _Invalid(f"{path}: expected a string, got {type(value).__name__}")
-
-
-def _number(lo: float | None = None, hi: float | None = None, *, strict_lo: bool = False,
-            integer: bool = False) -> _Convert:
-    def convert(value: Any, path: str) -> Any:
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise _Invalid(f"{path}: expected a number, got {value!r}")
-        try:
-            number = int(value) if integer else float(value)
-        except ValueError:
-            kind = "an integer" if integer else "a number"
-            raise _Invalid(f"{path}: expected {kind}, got {value!r}") from None
-        if integer and isinstance(value, float) and value != int(value):
-            raise _Invalid(f"{path}: expected an integer, got {value!r}")
-        if not math.isfinite(number):
-            raise _Invalid(f"{path}: expected a finite number, got {value!r}")
-        if lo is not None and (number <= lo if strict_lo else number < lo):
-            bound = "greater than" if strict_lo else "at least"
-            raise _Invalid(f"{path}: must be {bound} {lo}, got {value!r}")
-        if hi is not None and number > hi:
-            raise _Invalid(f"{path}: must be at most {hi}, got {value!r}")
-        return number
-    return convert
-
-
-def _bool(value: Any, path: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    raise _Invalid(f"{path}: expected true or false, got {value!r}")
-
-
-def _str_list(value: Any, path: str) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        raise _Invalid(f"{path}: expected a list, got {type(value).__name__}")
-    return tuple(_str(v, f"{path}[{i}]") for i, v in enumerate(value))
-
-
-def _optional(convert: _Convert) -> _Convert:
-    return lambda value, path: None if value is None else convert(value, path)
-
-
 class _Parser:
     def __init__(self, errors: list[str]) -> None:
         self.errors = errors
 
-    def fields(self, raw: Any, path: str, spec: Mapping[str, _Convert]) -> dict[str, Any]:
+    def fields(self, raw: Any, path: str, spec: Mapping[str, Convert]) -> dict[str, Any]:
         """Convert the known keys of a mapping; report unknown keys and bad values."""
         if raw is None:
             return {}
@@ -289,7 +250,7 @@ class _Parser:
                 continue
             try:
                 out[str(key)] = spec[key](value, sub)
-            except _Invalid as exc:
+            except Invalid as exc:
                 self.errors.append(str(exc))
         return out
 
@@ -302,15 +263,15 @@ class _Parser:
         return {str(k): v for k, v in raw.items()}
 
     def config(self, raw: Any, path: str | None) -> Config | None:
-        top = self.fields(raw, "", {k: _keep for k in
+        top = self.fields(raw, "", {k: keep for k in
                                     ("server", "store", "providers", "models", "routes",
                                      "logging", "dashboard")})
         server = self.server(top.get("server"))
         logging_ = LoggingConfig(**self.fields(top.get("logging"), "logging", {
-            "level": _choice(LOG_LEVELS, fold=True), "format": _choice(LOG_FORMATS)}))
+            "level": choice(LOG_LEVELS, fold=True), "format": choice(LOG_FORMATS)}))
         dashboard = DashboardConfig(**self.fields(top.get("dashboard"), "dashboard", {
-            "history_interval_s": _number(0.05, 3600),
-            "history_points": _number(2, 100_000, integer=True)}))
+            "history_interval_s": number(0.05, 3600),
+            "history_points": number(2, 100_000, integer=True)}))
         store = self.store(top.get("store"))
         providers = {n: self.provider(n, v) for n, v in
                      self.mapping(top.get("providers"), "providers").items()}
@@ -334,31 +295,31 @@ class _Parser:
 
     def server(self, raw: Any) -> ServerConfig:
         f = self.fields(raw, "server", {
-            "host": _str, "port": _number(0, 65535, integer=True),
-            "api_keys": _keys, "admin_keys": _keys,
-            "max_body_bytes": _number(1, integer=True), "cors_origins": _str_list,
+            "host": string, "port": number(0, 65535, integer=True),
+            "api_keys": keys, "admin_keys": keys,
+            "max_body_bytes": number(1, integer=True), "cors_origins": str_list,
         })
         return ServerConfig(**f)
 
     def store(self, raw: Any) -> StoreConfig:
         f = self.fields(raw, "store", {
-            "backend": _choice(STORE_BACKENDS), "url": _str, "prefix": _str,
-            "sync_interval_s": _number(0.01, 60), "max_pending": _number(1, integer=True),
+            "backend": choice(STORE_BACKENDS), "url": string, "prefix": string,
+            "sync_interval_s": number(0.01, 60), "max_pending": number(1, integer=True),
         })
         url = f.get("url", "")
         if url and not url.startswith(("redis://", "rediss://", "unix://")):
             self.errors.append(f"store.url: expected a redis://, rediss:// or unix:// URL, "
-                               f"got {_redact_url(url)!r}")
+                               f"got {redact_url(url)!r}")
         return StoreConfig(**f)
 
     def provider(self, name: str, raw: Any) -> ProviderConfig | None:
         path = f"providers.{name}"
         f = self.fields(raw, path, {
-            "type": _choice(PROVIDER_TYPES), "base_url": _optional(_str),
-            "api_key": _optional(_str), "timeout_s": _number(0, strict_lo=True),
-            "connect_timeout_s": _number(0, strict_lo=True),
-            "stream_idle_timeout_s": _optional(_number(0, strict_lo=True)),
-            "max_connections": _number(1, integer=True), "headers": _str_map,
+            "type": choice(PROVIDER_TYPES), "base_url": optional(string),
+            "api_key": optional(string), "timeout_s": number(0, strict_lo=True),
+            "connect_timeout_s": number(0, strict_lo=True),
+            "stream_idle_timeout_s": optional(number(0, strict_lo=True)),
+            "max_connections": number(1, integer=True), "headers": str_map,
         })
         if "type" not in f:
             if isinstance(raw, dict) and "type" not in raw:
@@ -374,8 +335,8 @@ class _Parser:
               providers: Mapping[str, ProviderConfig | None]) -> ModelConfig | None:
         path = f"models.{name}"
         f = self.fields(raw, path, {
-            "provider": _str, "upstream_name": _str, "family": _optional(_str),
-            "cost": _keep, "prior": _keep, "simulate": _keep,
+            "provider": string, "upstream_name": string, "family": optional(string),
+            "cost": keep, "prior": keep, "simulate": keep,
         })
         provider = f.get("provider")
         if provider is None:
@@ -385,13 +346,13 @@ class _Parser:
         if provider not in providers:
             self.errors.append(f"{path}.provider: unknown provider {provider!r}")
         cost = self.fields(f.get("cost"), f"{path}.cost", {
-            "input_per_mtok": _number(0), "output_per_mtok": _number(0)})
+            "input_per_mtok": number(0), "output_per_mtok": number(0)})
         prior = self.fields(f.get("prior"), f"{path}.prior", {
-            "alpha": _number(0, strict_lo=True), "beta": _number(0, strict_lo=True)})
+            "alpha": number(0, strict_lo=True), "beta": number(0, strict_lo=True)})
         simulate = self.fields(f.get("simulate"), f"{path}.simulate", {
-            "latency_ms": _number(0), "jitter_ms": _number(0), "error_rate": _number(0, 1),
-            "invalid_rate": _number(0, 1), "output_tokens": _number(1, integer=True),
-            "chunks": _number(1, 1000, integer=True)})
+            "latency_ms": number(0), "jitter_ms": number(0), "error_rate": number(0, 1),
+            "invalid_rate": number(0, 1), "output_tokens": number(1, integer=True),
+            "chunks": number(1, 1000, integer=True)})
         if f.get("cost") is not None and len(cost) < 2 and isinstance(f["cost"], dict):
             self.errors.append(f"{path}.cost: needs both input_per_mtok and output_per_mtok")
         return ModelConfig(
@@ -406,12 +367,12 @@ class _Parser:
               models: Mapping[str, ModelConfig | None]) -> RouteConfig | None:
         path = f"routes.{name}"
         f = self.fields(raw, path, {
-            "candidates": _str_list, "fallback": _str, "cost_weight": _number(0),
-            "shadow": _keep, "reward": _keep, "decay": _keep, "breaker": _keep,
-            "confidence_floor": _number(0, 0.99), "exploration": _number(0.01, 10),
-            "max_attempts": _number(1, 10, integer=True),
-            "retry_window_s": _number(0),
-            "ttft_deadline_s": _optional(_number(0, strict_lo=True)),
+            "candidates": str_list, "fallback": string, "cost_weight": number(0),
+            "shadow": keep, "reward": keep, "decay": keep, "breaker": keep,
+            "confidence_floor": number(0, 0.99), "exploration": number(0.01, 10),
+            "max_attempts": number(1, 10, integer=True),
+            "retry_window_s": number(0),
+            "ttft_deadline_s": optional(number(0, strict_lo=True)),
         })
         candidates = f.get("candidates", ())
         if not candidates:
@@ -447,20 +408,20 @@ class _Parser:
 
     def decay(self, raw: Any, path: str) -> dict[str, Any]:
         """`half_life_s: null` turns decay off, and with it the strength cap unless one is set."""
-        f = self.fields(raw, path, {"half_life_s": _optional(_number(0, strict_lo=True)),
-                                    "max_strength": _optional(_number(2, strict_lo=True))})
+        f = self.fields(raw, path, {"half_life_s": optional(number(0, strict_lo=True)),
+                                    "max_strength": optional(number(2, strict_lo=True))})
         half_life = f.get("half_life_s", defaults.HALF_LIFE_S)
         cap_default = defaults.MAX_STRENGTH if half_life is not None else None
         return {"half_life_s": half_life, "max_strength": f.get("max_strength", cap_default)}
 
     def breaker(self, raw: Any, path: str) -> BreakerConfig:
         f = self.fields(raw, path, {
-            "failure_rate": _number(0, 1, strict_lo=True),
-            "min_requests": _number(1, integer=True), "window_s": _number(0, strict_lo=True),
-            "cooldown_s": _number(0, strict_lo=True),
-            "half_open_probes": _number(1, integer=True),
-            "probe_timeout_s": _number(0, strict_lo=True),
-            "consecutive_failures": _number(1, integer=True)})
+            "failure_rate": number(0, 1, strict_lo=True),
+            "min_requests": number(1, integer=True), "window_s": number(0, strict_lo=True),
+            "cooldown_s": number(0, strict_lo=True),
+            "half_open_probes": number(1, integer=True),
+            "probe_timeout_s": number(0, strict_lo=True),
+            "consecutive_failures": number(1, integer=True)})
         try:
             return BreakerConfig(**f)
         except ValueError as exc:
@@ -469,12 +430,12 @@ class _Parser:
 
     def shadow(self, raw: Any, path: str, live: tuple[str, ...],
                models: Mapping[str, ModelConfig | None]) -> ShadowConfig:
-        f = self.fields(raw, path, {"candidates": _str_list, "rate": _number(0, 1),
-                                    "max_in_flight": _number(1, integer=True),
-                                    "promotion": _keep, "auto_promote": _bool})
+        f = self.fields(raw, path, {"candidates": str_list, "rate": number(0, 1),
+                                    "max_in_flight": number(1, integer=True),
+                                    "promotion": keep, "auto_promote": boolean})
         # Below 0.5 a candidate would be promoted while probably worse than the live best.
         promotion = self.fields(f.get("promotion"), f"{path}.promotion", {
-            "threshold": _number(0.5, 1), "min_observations": _number(1, integer=True)})
+            "threshold": number(0.5, 1), "min_observations": number(1, integer=True)})
         f["promotion"] = PromotionConfig(**promotion)
         candidates = f.get("candidates", ())
         if len(set(candidates)) != len(candidates):
@@ -489,46 +450,12 @@ class _Parser:
 
     def reward(self, raw: Any, path: str) -> RewardConfig:
         f = self.fields(raw, path, {
-            "validity_weight": _number(0), "latency_weight": _number(0),
-            "retries_weight": _number(0), "latency_midpoint_ms": _number(0),
-            "latency_scale_ms": _number(0, strict_lo=True)})
+            "validity_weight": number(0), "latency_weight": number(0),
+            "retries_weight": number(0), "latency_midpoint_ms": number(0),
+            "latency_scale_ms": number(0, strict_lo=True)})
         try:
             return RewardConfig(**f)
         except ValueError as exc:
             self.errors.append(f"{path}: {exc}")
             return RewardConfig()
 
-
-def _keep(value: Any, path: str) -> Any:
-    return value
-
-
-def _choice(options: tuple[str, ...], *, fold: bool = False) -> _Convert:
-    def convert(value: Any, path: str) -> str:
-        if fold and isinstance(value, str):
-            value = value.lower()
-        if value not in options:
-            raise _Invalid(f"{path}: expected one of {', '.join(options)}, got {value!r}")
-        return str(value)
-    return convert
-
-
-def _str_map(value: Any, path: str) -> dict[str, str]:
-    if not isinstance(value, dict):
-        raise _Invalid(f"{path}: expected a mapping, got {type(value).__name__}")
-    return {str(k): _str(v, f"{path}.{k}") for k, v in value.items()}
-
-
-def _keys(value: Any, path: str) -> dict[str, str]:
-    """A list of keys (named key-1, key-2, ...) or a mapping name -> key; empty keys dropped."""
-    if isinstance(value, list):
-        named = {f"key-{i + 1}": _str(v, f"{path}[{i}]") for i, v in enumerate(value)}
-    elif isinstance(value, dict):
-        named = _str_map(value, path)
-    else:
-        raise _Invalid(f"{path}: expected a list of keys or a mapping name -> key")
-    return {name: key for name, key in named.items() if key}
-
-
-def _redact_url(url: str) -> str:
-    return re.sub(r"//[^@/]*@", "//***@", url)
