@@ -1,0 +1,47 @@
+"""The `litellm` provider end to end: LiteLLM translates the call (here to its OpenAI
+adapter) and the gateway relays the answer, streaming included."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+from support.gateway import GatewayThread
+from support.upstream import Behavior, FakeUpstream
+
+pytest.importorskip("litellm")
+
+
+def test_litellm_provider_answers_and_streams(upstream: FakeUpstream) -> None:
+    gw = GatewayThread(f"""
+providers:
+  lite: {{type: litellm, base_url: "{upstream.url}", api_key: sk-lite-upstream-key}}
+models:
+  via-lite: {{provider: lite, upstream_name: openai/lite-model,
+             cost: {{input_per_mtok: 1, output_per_mtok: 1}}}}
+routes:
+  auto: {{candidates: [via-lite]}}
+""").start()
+    try:
+        client = openai.OpenAI(base_url=gw.base_url, api_key="client-key", max_retries=0)
+        answer = client.chat.completions.create(
+            model="auto", messages=[{"role": "user", "content": "hi"}])
+        assert answer.model == "via-lite"
+        assert answer.choices[0].message.content == "Hello from the fake upstream."
+        seen = upstream.requests[-1]
+        assert seen.model == "lite-model"  # LiteLLM stripped its provider prefix
+        assert seen.headers["authorization"] == "Bearer sk-lite-upstream-key"
+        chunks = list(client.chat.completions.create(
+            model="auto", messages=[{"role": "user", "content": "hi"}], stream=True))
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert text.strip() == "Hello from the fake upstream."
+        assert {c.model for c in chunks} == {"via-lite"}
+        upstream.behaviors["lite-model"] = Behavior(error_rate=1.0, status=503)
+        with pytest.raises(openai.APIStatusError) as info:
+            client.chat.completions.create(model="auto",
+                                           messages=[{"role": "user", "content": "x"}])
+        assert info.value.status_code == 502
+        assert "sk-lite-upstream-key" not in info.value.response.text
+        gw.settle()
+        assert gw.gateway.store.observations("auto", "via-lite") >= 3
+    finally:
+        gw.stop()
