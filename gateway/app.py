@@ -73,7 +73,7 @@ class Gateway:
 
 
 def build_providers(config: Config, rng: np.random.Generator) -> dict[str, Provider]:
-    from providers.simulated import SimModel, SimulatedProvider
+    from providers.simulated import SimulatedProvider
 
     built: dict[str, Provider] = {}
     for name, spec in config.providers.items():
@@ -90,14 +90,10 @@ def build_providers(config: Config, rng: np.random.Generator) -> dict[str, Provi
             built[name] = LiteLLMProvider(api_key=spec.api_key, base_url=spec.base_url,
                                           timeout_s=spec.timeout_s, headers=spec.headers)
         else:
-            sims = {m.upstream_name: SimModel(**_fields(m.simulate))
+            sims = {m.upstream_name: m.simulate
                     for m in config.models.values() if m.provider == name}
             built[name] = SimulatedProvider(models=sims, rng=rng)
     return built
-
-
-def _fields(obj: Any) -> dict[str, Any]:
-    return {name: getattr(obj, name) for name in obj.__slots__}
 
 
 def build_store(config: Config, clock: Callable[[], float]) -> Store:

@@ -34,6 +34,7 @@ from policies import defaults
 from policies.breaker import BreakerConfig
 from policies.posterior import Prior
 from policies.reward import RewardConfig
+from providers.simulated import SimModel as SimulateConfig
 
 PROVIDER_TYPES = ("openai", "litellm", "simulated")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -93,16 +94,6 @@ class ProviderConfig:
     stream_idle_timeout_s: float | None = None
     max_connections: int = 256
     headers: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class SimulateConfig:
-    latency_ms: float = 300.0
-    jitter_ms: float = 50.0
-    error_rate: float = 0.0
-    invalid_rate: float = 0.0
-    output_tokens: int = 40
-    chunks: int = 8
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,3 +16,11 @@ def upstream() -> Iterator[FakeUpstream]:
     fake = FakeUpstream().start()
     yield fake
     fake.stop()
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeUpstream]:
+    """One fake upstream for a whole module (for modules whose tests share one gateway)."""
+    server = FakeUpstream().start()
+    yield server
+    server.stop()

@@ -23,13 +23,6 @@ HIDDEN = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: appl
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakeUpstream]:
-    server = FakeUpstream().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def gw(fake: FakeUpstream) -> Iterator[GatewayThread]:
     server = GatewayThread(f"""
 providers: {{up: {{type: openai, base_url: "{fake.url}", timeout_s: 5}}}}

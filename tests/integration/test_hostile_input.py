@@ -33,13 +33,6 @@ PROPERTY = settings(max_examples=150, deadline=None, derandomize=True, database=
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakeUpstream]:
-    server = FakeUpstream().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def gw(fake: FakeUpstream) -> Iterator[GatewayThread]:
     server = GatewayThread(f"""
 server: {{api_keys: ["{KEY}"], max_body_bytes: {MAX_BODY}}}

@@ -20,13 +20,6 @@ KEY = "gw-schema-key-0123456789"
 
 
 @pytest.fixture(scope="module")
-def fake() -> Iterator[FakeUpstream]:
-    server = FakeUpstream().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def gw(fake: FakeUpstream) -> Iterator[GatewayThread]:
     server = GatewayThread(f"""
 server: {{api_keys: ["{KEY}"], admin_keys: ["{KEY}"], max_body_bytes: 100000}}
