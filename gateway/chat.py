@@ -12,7 +12,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -258,8 +258,8 @@ class Call:
             request=Finished(self.plan.decision_id, 200, total_s, ttft_s, self.overhead_s,
                              stream)))
 
-    async def complete(self, send: Send, guard: DisconnectGuard) -> None:
-        last: ProviderError | None = None
+    def _tries(self) -> Iterator[tuple[ModelConfig, bool]]:
+        """The models to try in order, each with whether it is the last one."""
         attempts = self._attempts()
         for index, model in enumerate(attempts):
             if not self._admitted(model, index, len(attempts)):
@@ -267,6 +267,21 @@ class Call:
             if model.name in self.told_to_wait:
                 continue  # the same model again, though it asked for time (one-model plans)
             self._count(model, index)
+            yield model, index == len(attempts) - 1
+
+    def _attempt_failed(self, model: ModelConfig, error: ProviderError,
+                        began: float) -> ProviderError:
+        """Account a failed attempt; an upstream 4xx about the request itself ends the call."""
+        elapsed = perf() - began
+        self.upstream_s += elapsed
+        if error.client_fault:
+            raise self._client_fault(error) from None
+        self._failed(model, error, elapsed)
+        return error
+
+    async def complete(self, send: Send, guard: DisconnectGuard) -> None:
+        last: ProviderError | None = None
+        for model, _ in self._tries():
             provider = self.gateway.providers[model.provider]
             began = perf()
             try:
@@ -275,12 +290,7 @@ class Call:
                 if problem is not None:
                     raise UpstreamInvalid(problem)
             except ProviderError as exc:
-                elapsed = perf() - began
-                self.upstream_s += elapsed
-                if exc.client_fault:
-                    raise self._client_fault(exc) from None
-                self._failed(model, exc, elapsed)
-                last = exc
+                last = self._attempt_failed(model, exc, began)
                 continue
             elapsed = perf() - began
             self.upstream_s += elapsed
@@ -295,29 +305,19 @@ class Call:
 
     async def stream(self, send: Send, guard: DisconnectGuard) -> None:
         last: ProviderError | None = None
-        attempts = self._attempts()
         deadline = self.plan.route.ttft_deadline_s if self.plan.route is not None else None
-        for index, model in enumerate(attempts):
-            if not self._admitted(model, index, len(attempts)) or model.name in self.told_to_wait:
-                continue
-            self._count(model, index)
+        for model, is_last in self._tries():
             provider = self.gateway.providers[model.provider]
             chunks = provider.stream(self.request, upstream_model=model.upstream_name)
             began = perf()
             try:
                 # The TTFT deadline is there to fail over: the last attempt has nowhere to go.
-                first = await _first_chunk(chunks, deadline if index < len(attempts) - 1
-                                           else None)
+                first = await _first_chunk(chunks, None if is_last else deadline)
             except (ProviderError, StopAsyncIteration) as exc:
-                elapsed = perf() - began
-                self.upstream_s += elapsed
                 await chunks.aclose()
                 error = (exc if isinstance(exc, ProviderError) else
                          UpstreamInvalid("upstream stream ended before any chunk"))
-                if error.client_fault:
-                    raise self._client_fault(error) from None
-                self._failed(model, error, elapsed)
-                last = error
+                last = self._attempt_failed(model, error, began)
                 continue
             ttft = perf() - began
             self.upstream_s += ttft

@@ -86,11 +86,19 @@ class Learner:
                 await self.learn(exchange)
             except Exception:
                 log.exception("learning from an answer of %s failed", exchange.model)
+            finally:
+                self._queue.task_done()
 
     async def drain(self) -> None:
-        """Learn everything queued now (at shutdown, and in tests)."""
+        """Learn everything queued now, and wait for the one the worker may be in the middle
+        of (at shutdown, after a reload, and in tests)."""
         while not self._queue.empty():
-            await self.learn(self._queue.get_nowait())
+            exchange = self._queue.get_nowait()
+            try:
+                await self.learn(exchange)
+            finally:
+                self._queue.task_done()
+        await self._queue.join()
 
     def routes_for(self, exchange: Exchange) -> list[str]:
         if exchange.route:
