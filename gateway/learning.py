@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from gateway import logs
-from gateway.config import Config
+from gateway.config import Config, RouteConfig
 from gateway.metrics import Metrics
 from gateway.pricing import CostModel
 from gateway.router import Router
@@ -124,7 +124,8 @@ class Learner:
             self._observe(name, exchange, score)
             self._store.record(Update.observation(
                 name, exchange.model, score, prior=self._router.prior(name, exchange.model),
-                half_life_s=route.half_life_s, max_strength=route.max_strength))
+                half_life_s=route.half_life_s, max_strength=route.max_strength,
+                initial=self._initial(route, exchange.model)))
             if exchange.messages is not None and route.retry_window_s > 0:
                 await self._check_retry(name, exchange, score)
         if exchange.request is not None:
@@ -143,6 +144,13 @@ class Learner:
             counters.latencies_ms.append(exchange.outcome.latency_ms)
         if self._metrics is not None:
             self._metrics.rewarded(route, exchange.model, score)
+
+    def _initial(self, route: RouteConfig, model: str) -> tuple[float, float] | None:
+        """Where a model the store has no state for starts: its cold-start posterior."""
+        if model in self._store.snapshot(route.name):
+            return None
+        start = self._router.cold_start(route, model, now=self._clock())
+        return start.alpha, start.beta
 
     def forget(self, route_name: str, model: str) -> None:
         """Reset a model's posterior on a route to its prior (after an outage ended)."""

@@ -25,7 +25,8 @@ from __future__ import annotations
 #
 # KEYS: post, seen
 # ARGV: d_alpha, d_beta, observations, prior_alpha, prior_beta, half_life_s ('' = no decay),
-#       seq, seen_ttl_ms, max_strength ('' = no cap; applied only above the prior's strength)
+#       seq, seen_ttl_ms, max_strength ('' = no cap; applied only above the prior's strength),
+#       initial alpha, initial beta (a cold start; '' = the prior)
 UPDATE = """
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 local seq = tonumber(ARGV[7])
@@ -38,8 +39,8 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local pa, pb = tonumber(ARGV[4]), tonumber(ARGV[5])
 local h = redis.call('HMGET', KEYS[1], 'alpha', 'beta', 'updated_at')
-local a = tonumber(h[1]) or pa
-local b = tonumber(h[2]) or pb
+local a = tonumber(h[1]) or tonumber(ARGV[10]) or pa
+local b = tonumber(h[2]) or tonumber(ARGV[11]) or pb
 local at = tonumber(h[3]) or now
 local half = tonumber(ARGV[6])
 if half and half > 0 and now > at then

@@ -294,7 +294,8 @@ class RedisStore:
                     repr(u.d_alpha), repr(u.d_beta), u.observations, repr(u.prior.alpha),
                     repr(u.prior.beta), "" if u.half_life_s is None else repr(u.half_life_s),
                     item.seq, _SEEN_TTL_MS,
-                    "" if u.max_strength is None else repr(u.max_strength))
+                    "" if u.max_strength is None else repr(u.max_strength),
+                    *(("", "") if u.initial is None else map(repr, u.initial)))
             results = await pipe.execute(raise_on_error=False)
         except BaseException:
             # Unacknowledged: back to the front, in order; the script skips what was applied.

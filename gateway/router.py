@@ -19,7 +19,7 @@ from gateway.errors import bad_request, model_not_found
 from gateway.pricing import CostModel
 from gateway.store import Store
 from policies.posterior import Posterior, Prior, decayed
-from policies.priors import model_prior
+from policies.priors import cold_start, model_prior
 from policies.thompson import Arm, ThompsonSampling
 
 
@@ -58,8 +58,23 @@ class Router:
         prior = self.prior(route.name, model)
         stored = self._store.snapshot(route.name).get(model)
         if stored is None:
-            return Posterior.from_prior(prior, now=now)
+            return self.cold_start(route, model, now=now)
         return decayed(stored, prior, now=now, half_life_s=route.half_life_s)
+
+    def cold_start(self, route: RouteConfig, model: str, *, now: float) -> Posterior:
+        """The first posterior of a model the store knows nothing of on this route: its own
+        prior when configured, else its family's pooled evidence on the route (bounded, so it
+        is judged on its own answers within tens of requests)."""
+        spec = self._config.models[model]
+        if spec.prior is not None or spec.family is None:
+            return Posterior.from_prior(self.prior(route.name, model), now=now)
+        snapshot = self._store.snapshot(route.name)
+        siblings = [decayed(snapshot[m], self.prior(route.name, m), now=now,
+                            half_life_s=route.half_life_s)
+                    for m in (*route.candidates, *route.shadow.candidates)
+                    if m != model and m in snapshot
+                    and self._config.models[m].family == spec.family]
+        return cold_start(family=spec.family, siblings=siblings, now=now)
 
     def candidates(self, route: RouteConfig) -> tuple[str, ...]:
         """The live candidates: the configured ones, then shadow candidates promoted in the store.

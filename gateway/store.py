@@ -27,12 +27,14 @@ class Update:
     half_life_s: float | None
     observations: int = 1  # 0 for a correction of an earlier observation
     max_strength: float | None = None  # alpha + beta above this shrinks the evidence
+    initial: tuple[float, float] | None = None  # alpha, beta to start from when nothing is stored
 
     @classmethod
     def observation(cls, route: str, model: str, reward: float, *, prior: Prior,
-                    half_life_s: float | None, max_strength: float | None = None) -> Update:
+                    half_life_s: float | None, max_strength: float | None = None,
+                    initial: tuple[float, float] | None = None) -> Update:
         return cls(route, model, reward, 1.0 - reward, prior, half_life_s,
-                   max_strength=max_strength)
+                   max_strength=max_strength, initial=initial)
 
 
 class Store(Protocol):
@@ -77,7 +79,12 @@ class Store(Protocol):
 
 def apply(post: Posterior | None, update: Update, *, now: float) -> Posterior:
     """The stored posterior after `update` at time `now` (the Python twin of the Lua script)."""
-    base = post if post is not None else Posterior.from_prior(update.prior, now=now)
+    if post is not None:
+        base = post
+    elif update.initial is not None:
+        base = Posterior(update.initial[0], update.initial[1], now)
+    else:
+        base = Posterior.from_prior(update.prior, now=now)
     base = decayed(base, update.prior, now=now, half_life_s=update.half_life_s)
     alpha = max(base.alpha + update.d_alpha, 1e-3)
     beta = max(base.beta + update.d_beta, 1e-3)

@@ -50,8 +50,10 @@ def _stored(server: RedisServer, route: str, model: str) -> Posterior:
 
 async def test_lua_update_matches_python_twin(store: RedisStore, server: RedisServer) -> None:
     """Decay on Redis's clock, then add, then clamp: the same numbers as store.apply()."""
-    updates = [Update.observation("auto", "m1", 0.9, prior=PRIOR, half_life_s=0.05),
-               Update.observation("auto", "m1", 0.2, prior=PRIOR, half_life_s=0.05),
+    updates = [Update.observation("auto", "m1", 0.9, prior=PRIOR, half_life_s=0.05,
+                                  initial=(7.0, 2.0)),  # a cold start: nothing stored yet
+               Update.observation("auto", "m1", 0.2, prior=PRIOR, half_life_s=0.05,
+                                  max_strength=5.0),  # shrinks the evidence to the cap
                Update("auto", "m1", -50.0, 1.0, PRIOR, 0.05, observations=0)]  # clamps alpha
     before: Posterior | None = None
     for update in updates:

@@ -147,3 +147,41 @@ routes:
         assert gw.gateway.store.circuits()["storm"] > time.time()
     finally:
         gw.stop()
+
+
+def test_a_new_model_starts_from_its_family_pooled_evidence(upstream: FakeUpstream) -> None:
+    upstream.behaviors["veteran"] = Behavior(mode="empty")  # its answers are all invalid
+    gw = GatewayThread(f"""
+providers: {{up: {{type: openai, base_url: "{upstream.url}"}}}}
+models:
+  veteran: {{provider: up, family: meta}}
+  rookie: {{provider: up, family: meta}}
+  loner: {{provider: up}}
+routes:
+  auto: {{candidates: [veteran, rookie, loner], decay: {{half_life_s: null}}}}
+""").start()
+    try:
+        client = openai.OpenAI(base_url=gw.base_url, api_key="none", max_retries=0)
+        for i in range(20):
+            client.chat.completions.create(model="veteran",
+                                           messages=[{"role": "user", "content": f"q{i}"}])
+        gw.settle()
+        route = gw.gateway.config.routes["auto"]
+        router = gw.gateway.router
+        rookie = router.posterior(route, "rookie", now=time.time())
+        family = router.prior("auto", "rookie")
+        # The family's bad record is borrowed, bounded to 10 pseudo-answers ...
+        assert rookie.mean < family.alpha / (family.alpha + family.beta) - 0.2
+        assert rookie.alpha + rookie.beta == pytest.approx(10.0)
+        # ... a model with no family starts uniform ...
+        loner = router.posterior(route, "loner", now=time.time())
+        assert (loner.alpha, loner.beta) == (1.0, 1.0)
+        # ... and the rookie's first answer is added to that start, not to the prior.
+        client.chat.completions.create(model="rookie",
+                                       messages=[{"role": "user", "content": "first"}])
+        gw.settle()
+        learned = gw.gateway.store.snapshot("auto")["rookie"]
+        assert learned.alpha + learned.beta == pytest.approx(11.0)
+        assert learned.alpha == pytest.approx(rookie.alpha + 1.0, abs=0.1)
+    finally:
+        gw.stop()
