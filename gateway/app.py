@@ -33,6 +33,7 @@ from gateway.auth import KeyCheck
 from gateway.breakers import Breakers
 from gateway.chat import chat_completions
 from gateway.config import Config
+from gateway.errors import GatewayError
 from gateway.learning import Learner
 from gateway.metrics import Metrics
 from gateway.openapi import openapi
@@ -221,7 +222,8 @@ def create_app(config: Config, *, seed: int | None = None,
             expose_headers=["x-bayesgate-route", "x-bayesgate-model", "x-bayesgate-decision",
                             "x-bayesgate-overhead-ms"]))
     app = GatewayApp(routes=routes, lifespan=lifespan, middleware=middleware,
-                     exception_handlers={404: _not_found, 405: _not_allowed})
+                     exception_handlers={404: _not_found, 405: _not_allowed,
+                                         GatewayError: views.error_response})
     # With CORS on, chat answers need its headers too: no shortcut past the middleware.
     app.direct_chat = not config.server.cors_origins
     return app

@@ -20,7 +20,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.config import DashboardConfig
-from gateway.errors import GatewayError
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
@@ -68,14 +67,12 @@ def routes() -> list[Route]:
              if f.is_file() and f.name.rsplit(".", 1)[-1] in ("html", "js", "css", "svg")}
 
     async def page(request: Request) -> Response:
-        denied = _check(request)
-        return denied or Response(files["dashboard.html"], media_type=_TYPES[".html"],
-                                  headers={"cache-control": "no-cache"})
+        _check(request)
+        return Response(files["dashboard.html"], media_type=_TYPES[".html"],
+                        headers={"cache-control": "no-cache"})
 
     async def static(request: Request) -> Response:
-        denied = _check(request)
-        if denied:
-            return denied
+        _check(request)
         name = request.path_params["name"]
         body = files.get(name)
         if body is None:
@@ -84,9 +81,7 @@ def routes() -> list[Route]:
                         headers={"cache-control": "no-cache"})
 
     async def data(request: Request) -> Response:
-        denied = _check(request)
-        if denied:
-            return denied
+        _check(request)
         from gateway.views import _json, snapshot
 
         gateway: Gateway = request.state.gateway
@@ -103,11 +98,7 @@ def routes() -> list[Route]:
             Route("/dashboard/static/{name}", static, methods=["GET"])]
 
 
-def _check(request: Request) -> Response | None:
+def _check(request: Request) -> None:
+    """Admin keys only; a GatewayError is answered by the app's handler."""
     gateway: Gateway = request.state.gateway
-    try:
-        gateway.admin.check(request.scope)
-    except GatewayError as exc:
-        return Response(exc.body(), status_code=exc.status, media_type="application/json",
-                        headers=exc.headers)
-    return None
+    gateway.admin.check(request.scope)

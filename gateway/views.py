@@ -24,17 +24,16 @@ def _json(data: Any, status: int = 200) -> Response:
                     media_type="application/json")
 
 
-def _error(exc: GatewayError) -> Response:
+def error_response(request: Request, exc: Exception) -> Response:
+    """The app's handler for a GatewayError raised by a view (a 401 from a key check)."""
+    assert isinstance(exc, GatewayError)
     return Response(exc.body(), status_code=exc.status, media_type="application/json",
                     headers=exc.headers)
 
 
 async def models(request: Request) -> Response:
     gateway: Gateway = request.state.gateway
-    try:
-        gateway.auth.check(request.scope)
-    except GatewayError as exc:
-        return _error(exc)
+    gateway.auth.check(request.scope)  # a GatewayError is answered by the app's handler
     config = gateway.config
     data = [{"id": name, "object": "model", "created": _CREATED, "owned_by": "bayesgate-route"}
             for name in config.routes]
@@ -58,19 +57,13 @@ async def readyz(request: Request) -> Response:
 
 async def stats(request: Request) -> Response:
     gateway: Gateway = request.state.gateway
-    try:
-        gateway.admin.check(request.scope)
-    except GatewayError as exc:
-        return _error(exc)
+    gateway.admin.check(request.scope)  # a GatewayError is answered by the app's handler
     return _json(snapshot(gateway))
 
 
 async def metrics(request: Request) -> Response:
     gateway: Gateway = request.state.gateway
-    try:
-        gateway.admin.check(request.scope)
-    except GatewayError as exc:
-        return _error(exc)
+    gateway.admin.check(request.scope)  # a GatewayError is answered by the app's handler
     from gateway.metrics import CONTENT_TYPE
 
     return Response(gateway.metrics.render(gateway), media_type=CONTENT_TYPE)
