@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from gateway.simulate_plots import plot
 from policies import breaker, defaults
 from policies.cost import Price, TokenMeter, normalized, request_cost
 from policies.posterior import Posterior, Prior, decayed, observe
@@ -417,45 +418,6 @@ def checks(report: dict[str, tuple[list[Row], dict[str, Run]]]) -> list[tuple[st
     return out
 
 
-def plot(name: str, runs: dict[str, Run], out_dir: str, requests: int) -> list[str]:
-    """Share over time and posterior means with 90% bands, for our policy on seed 0."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ours = runs[OURS]
-    names = sorted({n for _, snap in ours.trace for n in snap} | set(ours.choices))
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
-    window = SHARE_WINDOW
-    for n in names:
-        hit = np.array([c == n for c in ours.choices], dtype=float)
-        share = np.convolve(hit, np.ones(window) / window, mode="valid")
-        ax1.plot(np.arange(window - 1, len(hit)), share, label=n)
-    ax1.set_ylabel(f"share (last {window} requests)")
-    ax1.set_title(f"{name}: {OURS}, seed 0")
-    ax1.legend(fontsize=8)
-    draws = np.random.default_rng(0)
-    for n in names:
-        pts = [(i, snap[n]) for i, snap in ours.trace if n in snap]
-        if not pts:
-            continue
-        xs = np.array([i for i, _ in pts])
-        samples = np.array([draws.beta(a, b, 400) for _, (a, b) in pts])
-        ax2.plot(xs, [a / (a + b) for _, (a, b) in pts], label=n)
-        ax2.fill_between(xs, np.quantile(samples, 0.05, axis=1),
-                         np.quantile(samples, 0.95, axis=1), alpha=0.2)
-    ax2.set_ylabel("posterior mean reward (90% band)")
-    ax2.set_xlabel("request")
-    ax2.set_xlim(0, requests)
-    fig.tight_layout()
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, f"simulate-{name}.png")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return [path]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="bayesgate simulate",
@@ -493,7 +455,10 @@ def main(argv: list[str] | None = None) -> int:
             print("matplotlib is not installed: skipping plots (pip install 'bayesgate[plots]').")
         else:
             for name, (_, runs) in report.items():
-                for path in plot(name, runs, args.out, args.requests):
+                ours = runs[OURS]
+                for path in plot(f"{name}: {OURS}, seed 0", f"simulate-{name}.png",
+                                 choices=ours.choices, trace=ours.trace, window=SHARE_WINDOW,
+                                 requests=args.requests, out_dir=args.out):
                     print(f"wrote {path}")
     print(f"done in {time.perf_counter() - began:.1f} s")
     return 0 if ok else 1
