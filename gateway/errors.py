@@ -20,6 +20,7 @@ class GatewayError(Exception):
         self.headers = headers or {}
 
     def body(self) -> bytes:
+        """The JSON body, the one place OpenAI's error envelope is written."""
         return orjson.dumps({"error": {"message": self.message, "type": self.type,
                                        "param": self.param, "code": self.code}})
 
@@ -46,3 +47,16 @@ def too_large(limit: int) -> GatewayError:
 
 def upstream_failed(status: int, message: str) -> GatewayError:
     return GatewayError(status, message, type="upstream_error", code="upstream_failed")
+
+
+def stream_failed(message: str) -> GatewayError:
+    """The error event that ends a stream whose upstream broke after the first byte."""
+    return GatewayError(502, message, type="upstream_error", code="upstream_stream_failed")
+
+
+def no_such_endpoint(path: str) -> GatewayError:
+    return GatewayError(404, f"No such endpoint: {path}", code="not_found")
+
+
+def method_not_allowed(method: str) -> GatewayError:
+    return GatewayError(405, f"Method {method} is not allowed here.", code="method_not_allowed")

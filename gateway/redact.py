@@ -1,5 +1,5 @@
-"""Scrub secrets out of text that may reach a client or a log: every configured secret, and
-anything shaped like a bearer token or an API key."""
+"""Scrub secrets out of text that may reach a client or a log: every configured secret,
+anything shaped like a bearer token or an API key, and the password of a store URL."""
 
 from __future__ import annotations
 
@@ -35,3 +35,10 @@ def _mask(match: re.Match[str]) -> str:
     whole = match.group(0)
     cut = re.match(r"(?i)(?:api[_-]?key|token|secret|password)[\"']?\s*[:=]\s*[\"']?", whole)
     return (cut.group(0) if cut else "") + "[redacted]"
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password (`redis://user:secret@h` -> `redis://user:***@h`)."""
+    url = re.sub(r"//([^:@/]*):[^@/]*@", r"//\1:***@", url)
+    url = re.sub(r"//[^:@/]+@", "//***@", url)  # a bare password: redis://secret@host
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", url)

@@ -24,6 +24,8 @@ CONFIDENCE_FLOOR = 0.1
 # never won a draw again. 0.3 and 0.5 both pass every evaluator check (10 seeds).
 EXPLORATION = 0.3
 MAX_ATTEMPTS = 3
+# A model new to a route borrows its family's evidence, but never more than this many answers:
+# it is judged on its own answers within tens of requests.
 COLD_START_STRENGTH = 10.0
 
 REWARD = RewardConfig()

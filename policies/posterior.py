@@ -128,6 +128,45 @@ def observe(
     return Posterior(alpha, beta, max(t, base.updated_at))
 
 
+def updated(
+    post: Posterior | None,
+    d_alpha: float,
+    d_beta: float,
+    *,
+    prior: Prior,
+    now: float,
+    half_life_s: float | None,
+    max_strength: float | None = None,
+    initial: tuple[float, float] | None = None,
+) -> Posterior:
+    """A stored posterior after one update: decayed to `now`, the increments added, clamped.
+
+    An observation adds (reward, 1 - reward); a correction moves weight from alpha to beta;
+    a reset adds (prior - current). `post` None starts from `initial` (a cold start) or the
+    prior. The cap applies only above the prior's strength. The store's Lua script is the twin
+    of this function, and tests hold the two to the same numbers.
+    """
+    if post is not None:
+        base = post
+    elif initial is not None:
+        base = Posterior(initial[0], initial[1], now)
+    else:
+        base = Posterior.from_prior(prior, now=now)
+    base = decayed(base, prior, now=now, half_life_s=half_life_s)
+    alpha = max(base.alpha + d_alpha, _MIN_PARAM)
+    beta = max(base.beta + d_beta, _MIN_PARAM)
+    if max_strength is not None and max_strength > prior.alpha + prior.beta:
+        alpha, beta = capped(alpha, beta, prior, max_strength)
+    return Posterior(alpha, beta, max(now, base.updated_at))
+
+
+def credible_interval(alpha: float, beta: float, *, z: float = 1.96) -> tuple[float, float]:
+    """A normal approximation of the central credible interval (95% for z = 1.96), in [0, 1]."""
+    mean = alpha / (alpha + beta)
+    sd = math.sqrt(alpha * beta / ((alpha + beta) ** 2 * (alpha + beta + 1)))
+    return max(0.0, mean - z * sd), min(1.0, mean + z * sd)
+
+
 def clamp_reward(reward: float) -> float:
     """A reward in [0, 1]; NaN counts as a failure rather than poisoning the posterior."""
     if not math.isfinite(reward):

@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
+from .defaults import COLD_START_STRENGTH
 from .posterior import Posterior, Prior
 
 UNIFORM = Prior(1.0, 1.0)
@@ -27,9 +28,6 @@ FAMILY_PRIORS: Mapping[str, Prior] = MappingProxyType({
     "meta": Prior(4.7, 1.3),
     "local": Prior(4.2, 1.8),
 })
-
-# Borrowed evidence never outweighs this many answers: cold start is tens of requests.
-DEFAULT_COLD_START_STRENGTH = 10.0
 
 
 def family_prior(family: str | None) -> Prior:
@@ -48,7 +46,7 @@ def pooled_prior(
     siblings: Iterable[Posterior],
     *,
     base: Prior,
-    max_strength: float = DEFAULT_COLD_START_STRENGTH,
+    max_strength: float = COLD_START_STRENGTH,
 ) -> Prior:
     """The family's pooled evidence on top of `base`, shrunk to at most `max_strength`.
 
@@ -83,7 +81,7 @@ def cold_start(
     siblings: Iterable[Posterior],
     now: float,
     override: Prior | None = None,
-    max_strength: float = DEFAULT_COLD_START_STRENGTH,
+    max_strength: float = COLD_START_STRENGTH,
 ) -> Posterior:
     """The first posterior of a model with no stored state.
 

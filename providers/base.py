@@ -13,10 +13,40 @@ marks upstream 4xx answers that are about the request itself (another model woul
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from typing import Any, Protocol
+from collections.abc import AsyncGenerator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Json = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How a provider reaches its upstream: the keys of `providers.NAME` besides `type`.
+
+    The defaults here are the config's defaults (the gateway's config schema extends this).
+    """
+
+    base_url: str | None = None
+    api_key: str | None = None
+    timeout_s: float = 120.0
+    connect_timeout_s: float = 10.0
+    # The longest silence between two chunks of a stream; None: timeout_s.
+    stream_idle_timeout_s: float | None = None
+    max_connections: int = 256
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a provider may need besides its settings: the simulated models it serves (by
+    upstream name) and the random generator their dice come from."""
+
+    rng: np.random.Generator
+    simulated: Mapping[str, Any] = field(default_factory=dict)  # upstream name -> SimModel
 
 
 class ProviderError(Exception):
@@ -53,7 +83,11 @@ class UpstreamStatus(ProviderError):
 
 
 class Provider(Protocol):
-    """One upstream API. `body` is the client's request as parsed JSON, already sanitised."""
+    """One upstream API. `body` is the client's request as parsed JSON, already sanitised.
+
+    Each implementation also has `from_settings(settings, context)`, the factory the registry
+    (providers/__init__.py) calls.
+    """
 
     async def start(self) -> None: ...
 

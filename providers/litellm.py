@@ -3,7 +3,7 @@ OpenAI's format by `litellm.acompletion`.
 
 LiteLLM is imported in `start()`, only when such a provider is configured: the import takes
 ~4.5 s and fetches a price map from the internet unless LITELLM_LOCAL_MODEL_COST_MAP is set
-before it (DESIGN.md).
+before it (docs/architecture.md, measured facts).
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 from providers.base import (
+    Context,
     Json,
     ProviderError,
+    Settings,
     UpstreamInvalid,
     UpstreamStatus,
     UpstreamTimeout,
@@ -46,6 +48,11 @@ class LiteLLMProvider:
         self._headers = dict(headers or {})
         self._litellm: Any = None
 
+    @classmethod
+    def from_settings(cls, settings: Settings, context: Context) -> LiteLLMProvider:
+        return cls(api_key=settings.api_key, base_url=settings.base_url,
+                   timeout_s=settings.timeout_s, headers=settings.headers)
+
     async def start(self) -> None:
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
         os.environ.setdefault("LITELLM_TELEMETRY", "False")
@@ -73,7 +80,7 @@ class LiteLLMProvider:
         try:
             response = await self._litellm.acompletion(**self._kwargs(body, upstream_model))
         except Exception as exc:
-            raise self._map(exc) from None
+            raise self._map(exc) from exc
         return _as_dict(response)
 
     async def stream(self, body: Json, *, upstream_model: str) -> AsyncGenerator[Json, None]:
@@ -86,7 +93,7 @@ class LiteLLMProvider:
         except ProviderError:
             raise
         except Exception as exc:
-            raise self._map(exc) from None
+            raise self._map(exc) from exc
 
     def _map(self, exc: Exception) -> ProviderError:
         lib = self._litellm

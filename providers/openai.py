@@ -1,26 +1,31 @@
 """Direct pass-through to any OpenAI-compatible API (OpenAI, vLLM, Ollama, Together, ...).
 
 One pooled aiohttp session per provider: it costs 0.25-0.56 ms of CPU per request here against
-1.3-2.6 ms for httpx (DESIGN.md). The body is sent with only `model` rewritten; SSE lines are
-parsed as they arrive and handed on one by one, never buffered.
+1.3-2.6 ms for httpx (docs/architecture.md, measured facts). The body is sent with only
+`model` rewritten; SSE lines are parsed as they arrive and handed on one by one, never
+buffered. aiohttp's errors are mapped into providers.base's tree in one place,
+`mapped_errors()`, with the original kept as the cause.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import email.utils
 import math
 import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Iterator, Mapping
 from typing import Any
 
 import aiohttp
 import orjson
 
 from providers.base import (
+    Context,
     Json,
     ProviderError,
+    Settings,
     UpstreamInvalid,
     UpstreamStatus,
     UpstreamTimeout,
@@ -53,6 +58,13 @@ class OpenAIProvider:
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
 
+    @classmethod
+    def from_settings(cls, settings: Settings, context: Context) -> OpenAIProvider:
+        return cls(base_url=settings.base_url or "", api_key=settings.api_key,
+                   timeout_s=settings.timeout_s, connect_timeout_s=settings.connect_timeout_s,
+                   stream_idle_timeout_s=settings.stream_idle_timeout_s,
+                   max_connections=settings.max_connections, headers=settings.headers)
+
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300)
         self._session = aiohttp.ClientSession(
@@ -78,15 +90,11 @@ class OpenAIProvider:
                                   timeout=timeout)
 
     async def complete(self, body: Json, *, upstream_model: str) -> Json:
-        try:
+        with mapped_errors():
             async with self._post(body, upstream_model, stream=False) as resp:
                 raw = await resp.read()
                 if resp.status != 200:
                     raise _status_error(resp, raw)
-        except ProviderError:
-            raise
-        except Exception as exc:
-            raise _map_exception(exc) from None
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -96,41 +104,37 @@ class OpenAIProvider:
         return data
 
     async def stream(self, body: Json, *, upstream_model: str) -> AsyncGenerator[Json, None]:
-        try:
+        with mapped_errors():
             resp = await self._post(body, upstream_model, stream=True)
-        except Exception as exc:
-            raise _map_exception(exc) from None
         finished = False
         try:
-            if resp.status != 200:
-                raise _status_error(resp, await resp.read())
-            buffer = b""
-            # The first event may take timeout_s (sock_read: a slow first token is normal for
-            # some models); after it, a silence longer than stream_idle_timeout_s is a stall.
-            idle: float | None = None
-            while True:
-                async with asyncio.timeout(idle):
-                    data = await resp.content.readany()
-                if not data:
-                    break
-                buffer += data
-                while (end := buffer.find(b"\n")) >= 0:
-                    line, buffer = buffer[:end].strip(), buffer[end + 1:]
-                    if not line.startswith(b"data:"):
-                        continue  # blank separators, comments (": ping"), event/id fields
-                    payload = line[5:].strip()
-                    if payload == b"[DONE]":
-                        finished = True
-                        return
-                    yield _parse_chunk(payload)
-                    idle = self._idle_timeout_s
-                if len(buffer) > _MAX_EVENT_BYTES:  # a line that never ends must not fill memory
-                    raise UpstreamInvalid("upstream sent a stream line longer than 16 MiB")
-            raise UpstreamInvalid("upstream stream ended without [DONE]")
-        except ProviderError:
-            raise
-        except Exception as exc:
-            raise _map_exception(exc) from None
+            with mapped_errors():
+                if resp.status != 200:
+                    raise _status_error(resp, await resp.read())
+                buffer = b""
+                # The first event may take timeout_s (sock_read: a slow first token is normal
+                # for some models); after it, a silence over stream_idle_timeout_s is a stall.
+                idle: float | None = None
+                while True:
+                    async with asyncio.timeout(idle):
+                        data = await resp.content.readany()
+                    if not data:
+                        break
+                    buffer += data
+                    while (end := buffer.find(b"\n")) >= 0:
+                        line, buffer = buffer[:end].strip(), buffer[end + 1:]
+                        if not line.startswith(b"data:"):
+                            continue  # blank separators, comments (": ping"), event/id fields
+                        payload = line[5:].strip()
+                        if payload == b"[DONE]":
+                            finished = True
+                            return
+                        yield _parse_chunk(payload)
+                        idle = self._idle_timeout_s
+                    # A line that never ends must not fill memory.
+                    if len(buffer) > _MAX_EVENT_BYTES:
+                        raise UpstreamInvalid("upstream sent a stream line longer than 16 MiB")
+                raise UpstreamInvalid("upstream stream ended without [DONE]")
         finally:
             # Closing (not releasing) on any early exit tells the upstream to stop generating.
             if finished:
@@ -149,6 +153,17 @@ def _parse_chunk(payload: bytes) -> Json:
     if "error" in chunk and "choices" not in chunk:
         raise UpstreamStatus(502, _message(chunk))
     return chunk
+
+
+@contextlib.contextmanager
+def mapped_errors() -> Iterator[None]:
+    """The one place aiohttp's errors become ours; the cause stays attached for the logs."""
+    try:
+        yield
+    except ProviderError:
+        raise
+    except Exception as exc:
+        raise _map_exception(exc) from exc
 
 
 def _map_exception(exc: BaseException) -> ProviderError:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from providers.base import Json, UpstreamStatus
+from providers.base import Context, Json, Settings, UpstreamStatus
 
 _WORDS = ("the", "gateway", "routes", "each", "request", "to", "a", "model", "that", "is",
           "good", "enough", "fast", "enough", "and", "cheap", "right", "now")
@@ -33,6 +33,10 @@ class SimulatedProvider:
     def __init__(self, *, models: Mapping[str, SimModel], rng: np.random.Generator) -> None:
         self._models = dict(models)
         self._rng = rng
+
+    @classmethod
+    def from_settings(cls, settings: Settings, context: Context) -> SimulatedProvider:
+        return cls(models=context.simulated, rng=context.rng)
 
     async def start(self) -> None:
         return None

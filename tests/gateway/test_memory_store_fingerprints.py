@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from gateway import store as store_module
 from gateway.store import MemoryStore
+from gateway.store import memory as store_module
 
 
 class Clock:

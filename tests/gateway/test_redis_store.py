@@ -11,8 +11,9 @@ import pytest
 from support.redis_server import RedisServer, free_port
 
 from gateway.config import StoreConfig
-from gateway.redis_store import RedisStore, redact_url
+from gateway.redact import redact_url
 from gateway.store import Update, apply
+from gateway.store.redis import RedisStore
 from policies.posterior import Posterior, Prior
 
 PRIOR = Prior(2.0, 3.0)
@@ -92,7 +93,7 @@ async def test_resent_batch_is_applied_once(store: RedisStore, server: RedisServ
     store.record(update)
     await _until(lambda: store.pending == 0)
     pending = store._seq
-    from gateway.redis_store import _Pending  # the resend path, without a real network cut
+    from gateway.store.redis import _Pending  # the resend path, without a real network cut
 
     store._queue.append(_Pending(pending, update))
     await _until(lambda: store.pending == 0)

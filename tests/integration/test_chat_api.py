@@ -26,7 +26,7 @@ models:
   m-other: {{provider: up}}
   m-bad: {{provider: up}}
 routes:
-  auto: {{candidates: [m-good, m-other], cost_weight: 0}}
+  auto: {{candidates: [m-good, m-other], cost_weight: 0, decay: {{half_life_s: null}}}}
   flaky: {{candidates: [m-bad, m-good], fallback: m-bad, cost_weight: 0}}
 {extra_routes}
 """
@@ -209,7 +209,7 @@ def test_health_ready_stats(gw: GatewayThread, client: openai.OpenAI) -> None:
     models = stats["routes"]["auto"]["models"]
     assert set(models) == {"m-good", "m-other"}
     row = next(r for r in models.values() if r["selections"] == 1)
-    # One observation adds exactly one to alpha + beta (prior 1 + 1, decay negligible).
+    # One observation adds exactly one to alpha + beta (prior 1 + 1, decay off).
     assert row["alpha"] + row["beta"] == pytest.approx(3.0, abs=1e-3)
     assert row["share"] == 1.0
     assert {"alpha", "beta", "mean", "selections", "share", "failures", "circuit",

@@ -133,7 +133,7 @@ def _until_tried(gw: GatewayThread, fake: FakeUpstream, bad: str, request: Any, 
 def _learned_failure(gw: GatewayThread, route: str, model: str) -> dict[str, Any]:
     row = _row(gw, route, model)
     good = _row(gw, route, "good")
-    prior = gw.gateway.router.prior(route, model)
+    prior = gw.gateway.beliefs.prior(route, model)
     assert row["failures"] == 1 and row["observations"] == 1
     assert row["alpha"] == pytest.approx(prior.alpha)  # scored 0
     assert row["beta"] == pytest.approx(prior.beta + 1)
@@ -225,7 +225,7 @@ def test_empty_message_is_passed_on_and_scored_invalid(gw: GatewayThread, client
     row = _row(gw, "r-empty", "empty")
     assert row["invalid"] == row["answers"] == row["observations"] >= 1
     # reward 0 however fast it was
-    assert row["alpha"] == pytest.approx(gw.gateway.router.prior("r-empty", "empty").alpha)
+    assert row["alpha"] == pytest.approx(gw.gateway.beliefs.prior("r-empty", "empty").alpha)
     assert row["mean"] < _row(gw, "r-empty", "good")["mean"]
     assert row["circuit"] == "closed"  # the upstream works; its answers are what is wrong
 
@@ -238,7 +238,7 @@ def test_rate_limited_model_waits_its_retry_after(gw: GatewayThread, client: ope
     assert {a.model for a in answers} == {"good"}
     assert fake.count("rl") == 1
     assert _row(gw, "r-rl", "rl")["failures"] == 1
-    wait = gw.gateway.router.cooldown_until["rl"] - time.time()
+    wait = gw.gateway.live.availability.cooldown_until["rl"] - time.time()
     assert 25 < wait <= 30
     # Named directly: one call (not an immediate retry against its wish), then a 429 that
     # carries the upstream's Retry-After, so that the SDK backs off.

@@ -167,14 +167,14 @@ routes:
                                            messages=[{"role": "user", "content": f"q{i}"}])
         gw.settle()
         route = gw.gateway.config.routes["auto"]
-        router = gw.gateway.router
-        rookie = router.posterior(route, "rookie", now=time.time())
-        family = router.prior("auto", "rookie")
+        beliefs = gw.gateway.beliefs
+        rookie = beliefs.posterior(route, "rookie", now=time.time())
+        family = beliefs.prior("auto", "rookie")
         # The family's bad record is borrowed, bounded to 10 pseudo-answers ...
         assert rookie.mean < family.alpha / (family.alpha + family.beta) - 0.2
         assert rookie.alpha + rookie.beta == pytest.approx(10.0)
         # ... a model with no family starts uniform ...
-        loner = router.posterior(route, "loner", now=time.time())
+        loner = beliefs.posterior(route, "loner", now=time.time())
         assert (loner.alpha, loner.beta) == (1.0, 1.0)
         # ... and the rookie's first answer is added to that start, not to the prior.
         client.chat.completions.create(model="rookie",

@@ -16,8 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from support.gateway import GatewayThread
 from support.upstream import FakeUpstream
 
-from gateway import logs
 from gateway.config import LoggingConfig
+from gateway.ops import logs
 
 KEY = "client-key-0123456789"
 ADMIN = "admin-key-9876543210"

@@ -76,7 +76,7 @@ def test_reload_under_traffic_changes_candidates_and_keeps_posteriors(
         old = gw.gateway
         before = old.store.observations("auto", "b")
         write(path, upstream.url, "[b, c]", models=("b", "c"))  # a is gone altogether
-        assert gw.call(old.reloader.reload()) is True  # type: ignore[union-attr]
+        assert gw.call(old.live.reloader.reload()) is True  # type: ignore[union-attr]
         reloaded_at = time.monotonic()
         new = gw.gateway
         assert new is not old and new.config.routes["auto"].candidates == ("b", "c")
@@ -119,7 +119,7 @@ def test_invalid_file_is_rejected_and_the_old_config_kept(
         old = gw.gateway
         write(path, upstream.url, "[a, gpt4o]")
         with caplog.at_level(logging.ERROR, logger="bayesgate.reload"):
-            assert gw.call(old.reloader.reload()) is False  # type: ignore[union-attr]
+            assert gw.call(old.live.reloader.reload()) is False  # type: ignore[union-attr]
         assert gw.gateway is old
         assert "routes.auto.candidates[1]: unknown model 'gpt4o'" in caplog.text
         assert "the running config is kept" in caplog.text

@@ -62,7 +62,7 @@ def stats(gw: GatewayThread) -> dict[str, Any]:
 
 
 async def _review(gw: GatewayThread) -> None:
-    gw.gateway.shadow.review()
+    gw.gateway.promotion.review()
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""policies/ imports only the standard library and numpy (DESIGN.md: dependency direction)."""
+"""policies/ imports only the standard library and numpy (docs/architecture.md: dependency
+direction)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def imported_roots(path: Path) -> set[str]:
 
 
 def test_policies_import_only_stdlib_and_numpy() -> None:
-    files = sorted(PACKAGE.glob("*.py"))
+    files = sorted(PACKAGE.rglob("*.py"))
     assert files
     allowed = set(sys.stdlib_module_names) | {"numpy", "policies", "__future__"}
     for path in files:

@@ -7,18 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from gateway import simulate
+from gateway.cli import simulate as cli
+from policies.evaluation import agents as ev_agents
+from policies.evaluation import replay, world
+from policies.evaluation import report as ev_report
 
 
 @pytest.fixture(scope="module")
-def report() -> dict[str, tuple[list[simulate.Row], dict[str, simulate.Run]]]:
-    return simulate.evaluate(simulate.SCENARIOS, seeds=2, requests=600, route=simulate.Route())
+def report() -> dict[str, tuple[list[ev_report.Row], dict[str, replay.Run]]]:
+    return ev_report.evaluate(world.SCENARIOS, seeds=2, requests=600, route=world.Route())
 
 
 def test_every_baseline_is_reported_for_every_scenario(report: dict) -> None:  # type: ignore[type-arg]
-    assert set(report) == set(simulate.SCENARIOS)
+    assert set(report) == set(world.SCENARIOS)
     for rows, _ in report.values():
-        assert [r.agent for r in rows] == list(simulate.agents(simulate.Route()))
+        assert [r.agent for r in rows] == list(ev_agents.agents(world.Route()))
 
 
 def test_numbers_are_sane(report: dict) -> None:  # type: ignore[type-arg]
@@ -32,28 +35,28 @@ def test_numbers_are_sane(report: dict) -> None:  # type: ignore[type-arg]
             assert 0 < r.retention < 1.2 and r.errors >= 0
         assert by["most expensive"].cost > by["cheapest"].cost
         # Even on a short run our policy beats picking at random.
-        assert by[simulate.OURS].regret < by["random"].regret, name
-        assert by[simulate.OURS].retention > 0.9, name
+        assert by[ev_agents.OURS].regret < by["random"].regret, name
+        assert by[ev_agents.OURS].retention > 0.9, name
 
 
 def test_runs_are_reproducible() -> None:
-    phases = simulate.scenario("degrade")
-    route = simulate.Route()
-    agent = simulate.agents(route)[simulate.OURS]
-    a = simulate.run(simulate.OURS, agent, phases, route, seed=3, requests=300)
-    b = simulate.run(simulate.OURS, agent, phases, route, seed=3, requests=300)
+    phases = world.scenario("degrade")
+    route = world.Route()
+    agent = ev_agents.agents(route)[ev_agents.OURS]
+    a = replay.run(ev_agents.OURS, agent, phases, route, seed=3, requests=300)
+    b = replay.run(ev_agents.OURS, agent, phases, route, seed=3, requests=300)
     assert (a.choices, a.cost, a.quality) == (b.choices, b.cost, b.quality)
 
 
 def test_share_counter() -> None:
     choices = ["a"] * 10 + ["b"] * 100
-    assert simulate._requests_to_share(choices, 10, "b", 110) == simulate.SHARE_WINDOW * 0.8
-    assert simulate._requests_to_share(choices, 0, "c", 110) == math.inf
+    assert replay._requests_to_share(choices, 10, "b", 110) == replay.SHARE_WINDOW * 0.8
+    assert replay._requests_to_share(choices, 0, "c", 110) == math.inf
 
 
 def test_main_prints_the_table_and_writes_plots(tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    code = simulate.main(["--seeds", "1", "--requests", "300", "--scenario", "cold",
+    code = cli.main(["--seeds", "1", "--requests", "300", "--scenario", "cold",
                           "--out", str(tmp_path), "--jobs", "1"])
     out = capsys.readouterr().out
     assert code in (0, 1)
@@ -63,7 +66,7 @@ def test_main_prints_the_table_and_writes_plots(tmp_path: Path,
 
 def test_unknown_scenario_is_a_sentence() -> None:
     with pytest.raises(ValueError) as err:
-        simulate.scenario("meteor")
+        world.scenario("meteor")
     assert str(err.value) == (
         "Unknown scenario 'meteor'; choose one of stationary, degrade, outage, cold.")
 
@@ -71,7 +74,7 @@ def test_unknown_scenario_is_a_sentence() -> None:
 def test_the_simulator_runs_the_server_policy_code_not_a_copy() -> None:
     from policies import breaker, posterior, reward, thompson
 
-    assert simulate.observe is posterior.observe and simulate.decayed is posterior.decayed
-    assert simulate.reward is reward.reward
-    assert simulate.ThompsonSampling is thompson.ThompsonSampling
-    assert simulate.breaker is breaker
+    assert replay.observe is posterior.observe and replay.decayed is posterior.decayed
+    assert replay.reward is reward.reward
+    assert ev_agents.ThompsonSampling is thompson.ThompsonSampling
+    assert replay.breaker is breaker

@@ -7,9 +7,10 @@ import threading
 from collections.abc import Coroutine
 from typing import Any
 
-from gateway.app import Gateway, create_app
 from gateway.config import Config, loads
-from gateway.server import serving
+from gateway.http.app import create_app
+from gateway.runtime import Generation
+from gateway.runtime.server import serving
 
 
 class GatewayThread:
@@ -23,7 +24,7 @@ class GatewayThread:
         self._thread = threading.Thread(target=self._run, daemon=True, name="gateway")
 
     @property
-    def gateway(self) -> Gateway:
+    def gateway(self) -> Generation:
         return self.app.state.gateway  # type: ignore[no-any-return]
 
     @property

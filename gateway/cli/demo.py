@@ -1,0 +1,61 @@
+"""`bayesgate demo`: serve a config in-process, drive traffic through every route, and print
+the model shares and posterior means as the gateway learns."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+
+from gateway.config import Config
+from gateway.http.app import create_app
+from gateway.http.snapshot import snapshot
+from gateway.runtime import Generation
+from gateway.runtime.server import serving
+
+
+def run(config: Config, *, requests: int, concurrency: int) -> int:
+    return asyncio.run(_drive(config, requests=requests, concurrency=concurrency))
+
+
+async def _drive(config: Config, *, requests: int, concurrency: int) -> int:
+    if not config.routes:
+        print("the config has no routes to demonstrate")
+        return 1
+    route = next(iter(config.routes))
+    app = create_app(config)
+    key = next(iter(config.server.api_keys.values()), "demo")
+    async with serving(app) as url, aiohttp.ClientSession(
+            headers={"authorization": f"Bearer {key}"}) as session:
+        print(f"bayesgate demo: {requests} requests through route {route!r} at {url}\n")
+        sent = done = 0
+        errors = 0
+        started = time.perf_counter()
+
+        async def worker() -> None:
+            nonlocal sent, done, errors
+            while sent < requests:
+                sent += 1
+                body = {"model": route, "messages": [{"role": "user", "content": f"q{sent}"}]}
+                async with session.post(f"{url}/v1/chat/completions", json=body) as resp:
+                    await resp.read()
+                    errors += resp.status != 200
+                done += 1
+                if done % 50 == 0 and done < requests:
+                    _print_table(app.state.gateway, route, done, time.perf_counter() - started)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await app.state.gateway.learner.drain()
+        _print_table(app.state.gateway, route, requests, time.perf_counter() - started)
+        print(f"\n{errors} client-visible errors")
+    return 0
+
+
+def _print_table(gateway: Generation, route: str, done: int, elapsed: float) -> None:
+    models = snapshot(gateway)["routes"][route]["models"]
+    print(f"after {done:4d} requests ({elapsed:5.1f} s)")
+    print(f"  {'model':<16} {'share(last 100)':>15} {'mean':>7} {'alpha':>8} {'beta':>8}")
+    for name, row in models.items():
+        print(f"  {name:<16} {row['share']:>15.2f} {row['mean']:>7.3f} {row['alpha']:>8.1f} "
+              f"{row['beta']:>8.1f}")

@@ -1,0 +1,63 @@
+"""`bayesgate serve`: the gateway under uvicorn until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+from gateway.config import Config
+
+
+def serve_forever(config: Config, *, host: str | None, port: int | None,
+                  log_level: str | None = None, pidfile: str | None = None) -> int:
+    import dataclasses
+    import os
+
+    import uvicorn
+
+    from gateway.http.app import create_app
+    from gateway.ops import logs
+
+    settings = config.logging
+    if log_level:
+        settings = dataclasses.replace(settings, level=log_level.lower())
+    listener = logs.configure(settings)
+    if pidfile:
+        Path(pidfile).write_text(f"{os.getpid()}\n")
+    # uvicorn re-raises the SIGTERM it handled once it has shut down gracefully; catching it
+    # as an exception lets the pidfile and the log queue be cleaned up before the process
+    # dies of it as before.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    terminated = False
+    try:
+        # log_config=None: uvicorn's own lines go through our handler (and format) too.
+        uvicorn.run(create_app(config), host=host or config.server.host,
+                    port=config.server.port if port is None else port,
+                    loop=_loop(), http="httptools", log_level=settings.level, log_config=None,
+                    access_log=False, lifespan="on", timeout_graceful_shutdown=10)
+    except _Terminated:
+        terminated = True
+    finally:
+        listener.stop()
+        if pidfile:
+            Path(pidfile).unlink(missing_ok=True)
+    if terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)
+    return 0
+
+
+class _Terminated(BaseException):
+    pass
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
+def _loop() -> str:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"

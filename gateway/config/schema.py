@@ -1,0 +1,138 @@
+"""The config as typed, frozen objects: what `gateway.yaml` means once it has been validated.
+
+Every default is stated here, once: the parser passes on only the keys a file sets. Parts that
+belong to a lower layer keep their own dataclasses (the reward, breaker and prior from
+`policies`, a provider's connection `Settings` and a simulated model from `providers`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from policies import defaults
+from policies.breaker import BreakerConfig
+from policies.cost import Price
+from policies.posterior import Prior
+from policies.reward import RewardConfig
+from providers import PROVIDERS
+from providers.base import Settings
+from providers.simulated import SimModel
+
+PROVIDER_TYPES = tuple(PROVIDERS)
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("text", "json")
+STORE_BACKENDS = ("memory", "redis")
+
+
+class ConfigError(Exception):
+    """Every problem found in a config, one `path: message` line each."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(errors))
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    api_keys: Mapping[str, str] = field(default_factory=dict)  # name -> key
+    admin_keys: Mapping[str, str] = field(default_factory=dict)
+    max_body_bytes: int = 4_000_000
+    cors_origins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    backend: str = "memory"
+    url: str = "redis://127.0.0.1:6379/0"
+    prefix: str = "bayesgate"
+    sync_interval_s: float = 0.25
+    max_pending: int = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    level: str = "info"
+    format: str = "text"  # or "json": one JSON object per line
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardConfig:
+    history_interval_s: float = 2.0  # how often /dashboard's time series take a point
+    history_points: int = 300
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderConfig(Settings):
+    """`providers.NAME`: the connection settings (defaults in providers.base.Settings)."""
+
+    name: str
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    name: str
+    provider: str
+    upstream_name: str
+    family: str | None = None
+    cost: Price | None = None
+    prior: Prior | None = None
+    simulate: SimModel = field(default_factory=SimModel)
+
+
+@dataclass(frozen=True, slots=True)
+class PromotionConfig:
+    threshold: float = 0.95  # P(candidate beats the best live model) needed to be ready
+    min_observations: int = 30  # scored shadow answers needed before that probability counts
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowConfig:
+    candidates: tuple[str, ...] = ()
+    rate: float = 0.05
+    max_in_flight: int = 8
+    promotion: PromotionConfig = field(default_factory=PromotionConfig)
+    auto_promote: bool = False  # a ready candidate joins the route's live candidates
+
+
+@dataclass(frozen=True, slots=True)
+class RouteConfig:
+    name: str
+    candidates: tuple[str, ...]
+    fallback: str
+    cost_weight: float = defaults.COST_WEIGHT
+    shadow: ShadowConfig = field(default_factory=ShadowConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    half_life_s: float | None = defaults.HALF_LIFE_S
+    max_strength: float | None = defaults.MAX_STRENGTH
+    confidence_floor: float = defaults.CONFIDENCE_FLOOR
+    exploration: float = defaults.EXPLORATION
+    breaker: BreakerConfig = field(default_factory=BreakerConfig)
+    max_attempts: int = defaults.MAX_ATTEMPTS
+    retry_window_s: float = 120.0
+    # A stream whose first chunk takes longer is abandoned for the next candidate (not on the
+    # last attempt, which has nowhere to go); None: no deadline.
+    ttft_deadline_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    server: ServerConfig
+    store: StoreConfig
+    providers: Mapping[str, ProviderConfig]
+    models: Mapping[str, ModelConfig]
+    routes: Mapping[str, RouteConfig]
+    path: str | None = None
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every configured secret, for redaction."""
+        found = [p.api_key for p in self.providers.values() if p.api_key]
+        found += list(self.server.api_keys.values()) + list(self.server.admin_keys.values())
+        found += [v for p in self.providers.values() for v in p.headers.values()]
+        return tuple(s for s in found if len(s) >= 4)

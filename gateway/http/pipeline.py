@@ -1,0 +1,245 @@
+"""One request on its way through the candidates: failover, relay, and the hand-off to learning.
+
+`Call` tries the plan's models in order while nothing has reached the client (skipping a model
+whose breaker is open, unless it is the last one left); after the first byte of a stream, a
+failure ends the stream with an OpenAI-style error event. What it measured goes to the learner
+(learning/measure.py) after the answer is sent. A front door parses its dialect, makes a plan
+and hands both to a Call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import orjson
+
+from gateway.config import ModelConfig
+from gateway.errors import GatewayError, stream_failed, upstream_failed
+from gateway.http.asgi import DisconnectGuard, Send, send_json
+from gateway.learning import measure
+from gateway.learning.measure import Finished
+from gateway.learning.validity import StreamTally, check_completion, structural_problem
+from gateway.routing.router import Plan
+from gateway.runtime.state import Generation
+from providers.base import ProviderError, UpstreamInvalid, UpstreamStatus, UpstreamTimeout
+
+log = logging.getLogger("bayesgate.chat")
+perf = time.perf_counter
+
+
+class Call:
+    """One client request on its way through the candidates."""
+
+    def __init__(self, gateway: Generation, plan: Plan, request: dict[str, Any], *, caller: str,
+                 started: float, client_retries: int) -> None:
+        self.gateway = gateway
+        self.availability = gateway.live.availability
+        self.plan = plan
+        self.request = request
+        self.caller = caller
+        self.started = started
+        self.client_retries = client_retries
+        self.upstream_s = 0.0
+        self.overhead_s = 0.0
+        self.tries: dict[str, int] = {}
+        self.told_to_wait: set[str] = set()  # models that answered with a Retry-After
+
+    def _attempts(self) -> list[ModelConfig]:
+        attempts = list(self.plan.attempts)
+        if len(attempts) == 1:
+            attempts = attempts * 2  # one retry when there is nowhere else to go
+        return attempts
+
+    def _headers(self, model: ModelConfig) -> list[tuple[bytes, bytes]]:
+        self.overhead_s = max(0.0, perf() - self.started - self.upstream_s)
+        overhead_ms = self.overhead_s * 1000
+        return [(b"x-bayesgate-route", self.plan.route_name.encode()),
+                (b"x-bayesgate-model", model.name.encode()),
+                (b"x-bayesgate-decision", self.plan.decision_id.encode()),
+                (b"x-bayesgate-overhead-ms", f"{overhead_ms:.3f}".encode())]
+
+    def _count(self, model: ModelConfig, index: int) -> None:
+        counters = self.gateway.stats.counters(self.plan.route_name, model.name)
+        if index == 0 and self.plan.route is not None:
+            self.gateway.stats.selected(self.plan.route_name, model.name)
+        elif index > 0:
+            counters.failover_attempts += 1
+
+    def _admitted(self, model: ModelConfig, index: int, count: int) -> bool:
+        """Skip a model whose breaker is open, unless it is the last one left to try."""
+        route = self.plan.route
+        return route is None or index == count - 1 or self.availability.admit(route, model.name)
+
+    def _upstream_result(self, model: ModelConfig, *, success: bool) -> None:
+        route = self.plan.route
+        if route is not None and self.availability.record(route, model.name, success=success):
+            # Closed after an outage: what was learned during it is stale.
+            self.gateway.learner.forget(route.name, model.name)
+
+    def _failed(self, model: ModelConfig, exc: ProviderError, elapsed_s: float) -> None:
+        self._upstream_result(model, success=False)
+        self.gateway.stats.counters(self.plan.route_name, model.name).failures += 1
+        if isinstance(exc, UpstreamStatus) and exc.retry_after_s:
+            self.availability.cool_down(model.name, exc.retry_after_s)
+            self.told_to_wait.add(model.name)
+        self.gateway.learner.submit(measure.failed(self.plan.route_name, model.name,
+                                                   elapsed_s=elapsed_s,
+                                                   retries=self.tries.get(model.name, 0)))
+        self.tries[model.name] = self.tries.get(model.name, 0) + 1
+        log.info("attempt on %s failed: %s", model.name,
+                 self.gateway.redact(exc.message))
+
+    def _all_failed(self, last: ProviderError | None) -> GatewayError:
+        if last is None:
+            return upstream_failed(502, "No candidate model could be tried.")
+        message = self.gateway.redact(last.message)
+        if isinstance(last, UpstreamStatus) and last.upstream_status == 429:
+            # Passed on as a 429 (with the upstream's Retry-After) so that the client's SDK
+            # backs off, instead of retrying a 502 at once.
+            wait = last.retry_after_s
+            return GatewayError(429, f"Every candidate is rate limited; the last error: {message}",
+                                type="upstream_error", code="rate_limit_exceeded",
+                                headers={"retry-after": str(math.ceil(wait))} if wait else None)
+        return upstream_failed(last.status if last.status in (502, 504) else 502,
+                               f"Every candidate failed; the last error: {message}")
+
+    def _client_fault(self, exc: ProviderError) -> GatewayError:
+        return GatewayError(exc.status, self.gateway.redact(exc.message),
+                            code="upstream_rejected_request")
+
+    def _learn(self, model: ModelConfig, problem: str | None, latency_s: float,
+               usage: Any, completion_estimate: int = 0, *, stream: bool = False,
+               upstream_ok: bool = True) -> None:
+        total_s = perf() - self.started
+        ttft_s = latency_s if stream else None
+        self.gateway.metrics.answered(self.plan.route_name, model.name, total_s=total_s,
+                                      ttft_s=ttft_s, overhead_s=self.overhead_s)
+        self._upstream_result(model, success=upstream_ok)
+        counters = self.gateway.stats.counters(self.plan.route_name, model.name)
+        counters.answers += 1
+        if problem is not None:
+            counters.invalid += 1
+        self.gateway.learner.submit(measure.answered(
+            self.plan.route_name, model.name, problem=problem, latency_s=latency_s,
+            retries=self.tries.get(model.name, 0) + self.client_retries, usage=usage,
+            completion_estimate=completion_estimate, caller=self.caller,
+            messages=self.request.get("messages"),
+            finished=Finished(self.plan.decision_id, 200, total_s, ttft_s, self.overhead_s,
+                              stream)))
+
+    def _tries(self) -> Iterator[tuple[ModelConfig, bool]]:
+        """The models to try in order, each with whether it is the last one."""
+        attempts = self._attempts()
+        for index, model in enumerate(attempts):
+            if not self._admitted(model, index, len(attempts)):
+                continue
+            if model.name in self.told_to_wait:
+                continue  # the same model again, though it asked for time (one-model plans)
+            self._count(model, index)
+            yield model, index == len(attempts) - 1
+
+    def _attempt_failed(self, model: ModelConfig, error: ProviderError,
+                        began: float) -> ProviderError:
+        """Account a failed attempt; an upstream 4xx about the request itself ends the call."""
+        elapsed = perf() - began
+        self.upstream_s += elapsed
+        if error.client_fault:
+            raise self._client_fault(error) from None
+        self._failed(model, error, elapsed)
+        return error
+
+    async def complete(self, send: Send, guard: DisconnectGuard) -> None:
+        last: ProviderError | None = None
+        for model, _ in self._tries():
+            provider = self.gateway.providers[model.provider]
+            began = perf()
+            try:
+                data = await provider.complete(self.request, upstream_model=model.upstream_name)
+                problem = structural_problem(data)
+                if problem is not None:
+                    raise UpstreamInvalid(problem)
+            except ProviderError as exc:
+                last = self._attempt_failed(model, exc, began)
+                continue
+            elapsed = perf() - began
+            self.upstream_s += elapsed
+            data["model"] = model.name
+            body = orjson.dumps(data)
+            guard.complete()
+            self.gateway.stats.requests["200"] += 1
+            await send_json(send, 200, body, self._headers(model))
+            self._learn(model, check_completion(data, self.request), elapsed, data.get("usage"))
+            return
+        raise self._all_failed(last)
+
+    async def stream(self, send: Send, guard: DisconnectGuard) -> None:
+        last: ProviderError | None = None
+        deadline = self.plan.route.ttft_deadline_s if self.plan.route is not None else None
+        for model, is_last in self._tries():
+            provider = self.gateway.providers[model.provider]
+            chunks = provider.stream(self.request, upstream_model=model.upstream_name)
+            began = perf()
+            try:
+                # The TTFT deadline is there to fail over: the last attempt has nowhere to go.
+                first = await _first_chunk(chunks, None if is_last else deadline)
+            except (ProviderError, StopAsyncIteration) as exc:
+                await chunks.aclose()
+                error = (exc if isinstance(exc, ProviderError) else
+                         UpstreamInvalid("upstream stream ended before any chunk"))
+                last = self._attempt_failed(model, error, began)
+                continue
+            ttft = perf() - began
+            self.upstream_s += ttft
+            await self._relay(send, guard, model, first, chunks, ttft)
+            return
+        raise self._all_failed(last)
+
+    async def _relay(self, send: Send, guard: DisconnectGuard, model: ModelConfig,
+                     first: dict[str, Any], chunks: Any, ttft_s: float) -> None:
+        headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"),
+                   (b"x-accel-buffering", b"no"), *self._headers(model)]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        self.gateway.stats.requests["200"] += 1
+        tally = StreamTally()
+        broken = False
+        name = model.name
+        try:
+            chunk = first
+            while True:
+                chunk["model"] = name
+                tally.add(chunk)
+                await send({"type": "http.response.body", "more_body": True,
+                            "body": b"data: " + orjson.dumps(chunk) + b"\n\n"})
+                try:
+                    chunk = await anext(chunks)
+                except StopAsyncIteration:
+                    break
+            tally.done = True
+            guard.complete()
+            await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
+        except ProviderError as exc:
+            broken = True  # the upstream failed mid-stream: a failure for its breaker
+            error = stream_failed(self.gateway.redact(exc.message))
+            guard.complete()
+            await send({"type": "http.response.body",
+                        "body": b"data: " + error.body() + b"\n\n"})
+            self.gateway.stats.counters(self.plan.route_name, name).failures += 1
+        finally:
+            await chunks.aclose()
+        self._learn(model, tally.check(self.request), ttft_s, tally.usage,
+                    tally.completion_tokens_estimate(), stream=True, upstream_ok=not broken)
+
+
+async def _first_chunk(chunks: AsyncIterator[dict[str, Any]],
+                       deadline_s: float | None) -> dict[str, Any]:
+    try:
+        async with asyncio.timeout(deadline_s):
+            return await anext(chunks)
+    except TimeoutError:
+        raise UpstreamTimeout(f"no first chunk within the route's ttft_deadline_s "
+                              f"({deadline_s:g} s)") from None

@@ -1,0 +1,66 @@
+"""The small endpoints: /v1/models, /healthz, /readyz, /stats, /metrics."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.errors import GatewayError
+from gateway.http.snapshot import snapshot
+from gateway.ops.metrics import CONTENT_TYPE
+from gateway.runtime.state import Generation
+
+_CREATED = int(time.time())
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY), status_code=status,
+                    media_type="application/json")
+
+
+def error_response(request: Request, exc: Exception) -> Response:
+    """The app's handler for a GatewayError raised by a view (a 401 from a key check)."""
+    assert isinstance(exc, GatewayError)
+    return Response(exc.body(), status_code=exc.status, media_type="application/json",
+                    headers=exc.headers)
+
+
+async def models(request: Request) -> Response:
+    gateway: Generation = request.state.gateway
+    gateway.auth.check(request.scope)  # a GatewayError is answered by the app's handler
+    config = gateway.config
+    data = [{"id": name, "object": "model", "created": _CREATED, "owned_by": "bayesgate-route"}
+            for name in config.routes]
+    data += [{"id": name, "object": "model", "created": _CREATED,
+              "owned_by": model.family or config.providers[model.provider].type}
+             for name, model in config.models.items()]
+    return json_response({"object": "list", "data": data})
+
+
+async def healthz(request: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    gateway: Generation = request.state.gateway
+    store = gateway.store.status()
+    state = "ready" if store.get("state") == "ok" else "degraded"
+    # Degraded still answers 200: the gateway routes on its snapshot and keeps its updates.
+    return json_response({"status": state, "store": store})
+
+
+async def stats(request: Request) -> Response:
+    gateway: Generation = request.state.gateway
+    gateway.admin.check(request.scope)  # a GatewayError is answered by the app's handler
+    return json_response(snapshot(gateway))
+
+
+async def metrics(request: Request) -> Response:
+    gateway: Generation = request.state.gateway
+    gateway.admin.check(request.scope)  # a GatewayError is answered by the app's handler
+    return Response(gateway.metrics.render(snapshot(gateway), gateway.stats),
+                    media_type=CONTENT_TYPE)

@@ -1,0 +1,70 @@
+"""What the gateway measured about one attempt, as the learner receives it.
+
+The web layer reports facts (an attempt failed after so long; an answer came with this
+validity, latency, usage and retry count) through the two constructors below; the learner
+turns them into a reward with `policies.reward` and updates the posteriors. Scoring lives
+in the learner only, so every front door and the shadow mirror are scored alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from policies.reward import Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """How the client's request ended, attached to the answer that ended it (for the log)."""
+
+    decision: str
+    status: int
+    latency_s: float
+    ttft_s: float | None
+    overhead_s: float
+    stream: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One attempt to be scored: what the gateway measured about a model's answer."""
+
+    route: str  # "" when the client named the model directly
+    model: str
+    outcome: Outcome
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    caller: str = ""
+    messages: Any = None  # for the client-retry fingerprint; None for failed attempts and copies
+    request: Finished | None = None  # set on the answer the client got
+
+
+def failed(route: str, model: str, *, elapsed_s: float, retries: int = 0) -> Exchange:
+    """An attempt that got no usable answer (error, timeout, refused): it scores 0."""
+    return Exchange(route, model, Outcome(False, elapsed_s * 1000, retries))
+
+
+def answered(route: str, model: str, *, problem: str | None, latency_s: float,
+             retries: int = 0, usage: Any = None, completion_estimate: int = 0,
+             caller: str = "", messages: Any = None,
+             finished: Finished | None = None) -> Exchange:
+    """An answer: valid when `problem` is None; tokens from its usage block, else (streams
+    without one) the completion estimate."""
+    prompt, completion = usage_tokens(usage)
+    if not isinstance(usage, dict) and completion_estimate:
+        completion = completion_estimate
+    return Exchange(route, model, Outcome(problem is None, latency_s * 1000, retries),
+                    prompt_tokens=prompt, completion_tokens=completion, caller=caller,
+                    messages=messages, request=finished)
+
+
+def usage_tokens(usage: Any) -> tuple[int, int]:
+    """(prompt, completion) tokens from an OpenAI usage block; 0 for what is missing or broken."""
+    if not isinstance(usage, dict):
+        return 0, 0
+    return _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and value >= 0 else 0

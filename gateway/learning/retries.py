@@ -1,0 +1,64 @@
+"""Client retries: the retry count an SDK declares, and the same conversation arriving again.
+
+The OpenAI SDKs send `x-stainless-retry-count`. A client that retries by itself is caught by a
+fingerprint of route + caller + messages kept in the store for the route's `retry_window_s`
+(so it works across replicas): when the same conversation arrives again, the earlier answer
+did not serve, and its observation is corrected as if it had needed one retry more.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import orjson
+
+from gateway.config import Config
+from gateway.learning.measure import Exchange
+from gateway.routing.beliefs import Beliefs
+from gateway.store import Store, Update
+from policies.reward import Outcome, reward
+
+MAX_DECLARED_RETRIES = 10  # a larger declared count is read as this many
+
+
+def declared_retries(raw: bytes | None) -> int:
+    """The value of an `x-stainless-retry-count` header, bounded; 0 when absent or unreadable."""
+    if raw is None:
+        return 0
+    try:
+        return max(0, min(int(raw), MAX_DECLARED_RETRIES))
+    except ValueError:
+        return 0
+
+
+class RetryDetector:
+    def __init__(self, config: Config, store: Store, beliefs: Beliefs) -> None:
+        self._config = config
+        self._store = store
+        self._beliefs = beliefs
+
+    async def check(self, route_name: str, exchange: Exchange, score: float) -> None:
+        """Record this answer's fingerprint; if it repeats an earlier answer's, move the weight
+        that answer lost from alpha to beta (alpha + beta stays one per observation)."""
+        route = self._config.routes[route_name]
+        # Keys are not sorted: an SDK retrying a request sends them in the same order.
+        digest = hashlib.blake2b(orjson.dumps([route_name, exchange.caller, exchange.messages]),
+                                 digest_size=16).hexdigest()
+        value = orjson.dumps([exchange.model, score, exchange.outcome.latency_ms,
+                              exchange.outcome.retries]).decode()
+        previous = await self._store.swap_fingerprint(f"{route_name}:{digest}", value,
+                                                      ttl_s=route.retry_window_s)
+        if previous is None:
+            return
+        try:
+            model, old_score, latency_ms, retries = orjson.loads(previous)
+        except (orjson.JSONDecodeError, ValueError, TypeError):
+            return
+        if model not in self._config.models:
+            return
+        redone = reward(Outcome(True, latency_ms, int(retries) + 1), route.reward)
+        delta = max(0.0, float(old_score) - redone)
+        if delta > 0:
+            self._store.record(Update(route_name, model, -delta, delta,
+                                      self._beliefs.prior(route_name, model), route.half_life_s,
+                                      observations=0))

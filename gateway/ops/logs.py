@@ -1,0 +1,147 @@
+"""Logging: text or one JSON object per line, written by a thread, never by the event loop.
+
+`configure()` puts a BatchWriter on the root logger: a log call on the event loop costs a
+record and a deque append; formatting and the write to stderr happen in the writer's thread,
+in batches (no blocking I/O on the event loop: docs/architecture.md). `request()` writes the
+one line per request (logger `bayesgate.requests`): ids, route, model, status, timings,
+reward, tokens and cost, never message content, never keys (a caller is named by its key's
+name).
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import sys
+import threading
+from collections import deque
+from typing import Any
+
+import orjson
+
+from gateway.config import LoggingConfig
+
+requests_log = logging.getLogger("bayesgate.requests")
+
+
+class JsonFormatter(logging.Formatter):
+    """`{"ts", "level", "logger", "msg", ...fields}`; fields come from `extra={"fields": {}}`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "ts": datetime.datetime.fromtimestamp(record.created, datetime.UTC)
+            .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname.lower(), "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            line.update(fields)
+        if record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            line["exc"] = record.exc_text
+        return orjson.dumps(line, default=str).decode()
+
+
+class TextFormatter(logging.Formatter):
+    """The usual one-liner, with a request's fields appended as key=value."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            text += " " + " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+        return text
+
+
+class BatchWriter(logging.Handler):
+    """Keeps records in a deque and writes them from a thread, in batches, every `interval_s`
+    (at once for warnings and worse).
+
+    Measured in-process, caller and thread together, for the request line: 13 us of CPU (JSON)
+    and 16 us (text) per line, against 18 and 20 us with a QueueHandler + QueueListener, which
+    wakes its thread, formats and writes once per record.
+    """
+
+    def __init__(self, stream: Any, formatter: logging.Formatter, *,
+                 interval_s: float = 0.1) -> None:
+        super().__init__()
+        self.setFormatter(formatter)
+        self._stream = stream
+        self._interval_s = interval_s
+        self._pending: deque[logging.LogRecord] = deque()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, daemon=True, name="bayesgate-log")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Write what is pending and end the thread (at exit)."""
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(5)
+        self._write()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._pending.append(record)
+        if record.levelno >= logging.WARNING:
+            self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait(self._interval_s)
+            self._wake.clear()
+            self._write()
+
+    def _write(self) -> None:
+        lines = []
+        while self._pending:
+            record = self._pending.popleft()
+            try:
+                lines.append(self.format(record))
+            except Exception:
+                self.handleError(record)
+        if lines:
+            try:
+                self._stream.write("\n".join(lines) + "\n")
+                self._stream.flush()
+            except Exception:
+                pass  # nowhere left to report a broken stderr
+
+
+def configure(config: LoggingConfig, *, stream: Any = None) -> BatchWriter:
+    """Route every logger to one batching writer; returns it started (stop it at exit to
+    write what is pending)."""
+    writer = BatchWriter(stream or sys.stderr,
+                         JsonFormatter() if config.format == "json" else TextFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(writer)
+    root.setLevel(config.level.upper())
+    writer.start()
+    return writer
+
+
+def request(*, decision: str, route: str, model: str, status: int, latency_s: float,
+            ttft_s: float | None = None, overhead_s: float | None = None,
+            reward: float | None = None, prompt_tokens: int = 0, completion_tokens: int = 0,
+            cost_usd: float = 0.0, caller: str = "", stream: bool = False) -> None:
+    if not requests_log.isEnabledFor(logging.INFO):
+        return
+    fields = {
+        "event": "request", "decision": decision, "route": route or None, "model": model or None,
+        "status": status, "stream": stream, "latency_ms": round(latency_s * 1000, 3),
+        "ttft_ms": None if ttft_s is None else round(ttft_s * 1000, 3),
+        "overhead_ms": None if overhead_s is None else round(overhead_s * 1000, 3),
+        "reward": None if reward is None else round(reward, 4),
+        "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+        "cost_usd": round(cost_usd, 8), "caller": caller or None,
+    }
+    requests_log.info("request", extra={"fields": fields})

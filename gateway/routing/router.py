@@ -1,0 +1,88 @@
+"""From the `model` a client asked for to the models to try, in order.
+
+A route name runs the route's policy over the beliefs (the local posterior snapshot, decayed
+to now), the expected costs and the availability rule; a configured model name goes straight
+to that model; anything else is a 404. No I/O here: selection must never wait on the store.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from gateway.config import Config, ModelConfig, RouteConfig
+from gateway.errors import bad_request, model_not_found
+from gateway.routing.availability import Availability
+from gateway.routing.beliefs import Beliefs
+from gateway.routing.costs import CostModel
+from gateway.store import Store
+from policies.thompson import Arm, ThompsonSampling
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    route: RouteConfig | None  # None when the client named a model directly
+    attempts: tuple[ModelConfig, ...]
+    decision_id: str
+
+    @property
+    def route_name(self) -> str:
+        return self.route.name if self.route else ""
+
+
+class Router:
+    def __init__(self, config: Config, *, beliefs: Beliefs, costs: CostModel,
+                 availability: Availability, store: Store, rng: np.random.Generator,
+                 clock: Callable[[], float]) -> None:
+        self._config = config
+        self._beliefs = beliefs
+        self._costs = costs
+        self._availability = availability
+        self._store = store
+        self._rng = rng
+        self._clock = clock
+        self._policies = {name: ThompsonSampling(
+            cost_weight=route.cost_weight, fallback=route.fallback,
+            confidence_floor=route.confidence_floor, exploration=route.exploration)
+            for name, route in config.routes.items()}
+
+    def candidates(self, route: RouteConfig) -> tuple[str, ...]:
+        """The live candidates: the configured ones, then shadow candidates promoted in the store.
+
+        Only models still listed as shadow candidates count, so a stale promotion of a model
+        since removed from the config is ignored.
+        """
+        promoted = self._store.promotions(route.name)
+        if not promoted:
+            return route.candidates
+        return route.candidates + tuple(m for m in route.shadow.candidates if m in promoted)
+
+    def arms(self, route: RouteConfig, *, now: float) -> list[Arm]:
+        candidates = self.candidates(route)
+        costs = self._costs.normalized(candidates)
+        arms = []
+        for name in candidates:
+            post = self._beliefs.posterior(route, name, now=now)
+            available = self._availability.available(name, now=now, route=route)
+            arms.append(Arm(name, post.alpha, post.beta, costs[name], available))
+        return arms
+
+    def plan(self, requested: object) -> Plan:
+        if not isinstance(requested, str) or not requested:
+            raise bad_request("'model' is required and must be a string.", param="model")
+        decision_id = os.urandom(8).hex()
+        route = self._config.routes.get(requested)
+        if route is not None:
+            now = self._clock()
+            decision = self._policies[route.name].select(self.arms(route, now=now),
+                                                         rng=self._rng, now=now)
+            models = self._config.models
+            ranked = tuple(models[name] for name in decision.ranked[:route.max_attempts])
+            return Plan(route, ranked, decision_id)
+        model = self._config.models.get(requested)
+        if model is not None:
+            return Plan(None, (model,), decision_id)
+        raise model_not_found(requested)

@@ -1,0 +1,82 @@
+"""Where posteriors live: the store interface, and the update every store applies.
+
+The request path never waits on a store: `snapshot()` reads local state and `record()` applies
+(memory) or queues (redis) an update. An update is a pair of increments to alpha and beta that
+is applied after decaying the stored posterior toward its prior to the time of the update; an
+observation adds (reward, 1 - reward), a correction moves weight from alpha to beta.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from policies.posterior import Posterior, Prior, updated
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    route: str
+    model: str
+    d_alpha: float
+    d_beta: float
+    prior: Prior
+    half_life_s: float | None
+    observations: int = 1  # 0 for a correction of an earlier observation
+    max_strength: float | None = None  # alpha + beta above this shrinks the evidence
+    initial: tuple[float, float] | None = None  # alpha, beta to start from when nothing is stored
+
+    @classmethod
+    def observation(cls, route: str, model: str, reward: float, *, prior: Prior,
+                    half_life_s: float | None, max_strength: float | None = None,
+                    initial: tuple[float, float] | None = None) -> Update:
+        return cls(route, model, reward, 1.0 - reward, prior, half_life_s,
+                   max_strength=max_strength, initial=initial)
+
+
+class Store(Protocol):
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    def snapshot(self, route: str) -> Mapping[str, Posterior]:
+        """The latest local view of a route's posteriors (models never updated are absent)."""
+        ...
+
+    def observations(self, route: str, model: str) -> int: ...
+
+    def record(self, update: Update) -> None:
+        """Apply or queue an update; never blocks and never raises for store trouble."""
+        ...
+
+    async def swap_fingerprint(self, key: str, value: str, *, ttl_s: float) -> str | None:
+        """Store `value` under `key` for `ttl_s` and return what was there (None if nothing)."""
+        ...
+
+    def circuits(self) -> Mapping[str, float]:
+        """model -> the time until which a breaker somewhere in the fleet holds it open."""
+        ...
+
+    def open_circuit(self, model: str, until: float) -> None:
+        """Tell the fleet this model's breaker is open until `until` (epoch seconds)."""
+        ...
+
+    def promotions(self, route: str) -> frozenset[str]:
+        """Shadow candidates promoted to live candidates of `route` (a local read, no I/O)."""
+        ...
+
+    def promote(self, route: str, model: str) -> None:
+        """Make `model` a live candidate of `route` for the whole fleet, for good; never blocks."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """For /readyz and /stats: at least {"backend", "state": "ok" | "degraded"}."""
+        ...
+
+
+def apply(post: Posterior | None, update: Update, *, now: float) -> Posterior:
+    """The stored posterior after `update` at time `now` (the math: policies.posterior)."""
+    return updated(post, update.d_alpha, update.d_beta, prior=update.prior, now=now,
+                   half_life_s=update.half_life_s, max_strength=update.max_strength,
+                   initial=update.initial)

@@ -1,0 +1,99 @@
+"""The Redis key layout and the Lua scripts of the redis store.
+
+Keys (prefix `bayesgate`, route `auto`, model `m1`, replica `r7`):
+
+    bayesgate:{auto}:post:m1        hash: alpha, beta, updated_at (Redis time), observations
+    bayesgate:{auto}:seen:m1:r7     the highest update sequence number of replica r7 applied
+                                    to that hash (expires a day after its last use)
+    bayesgate:{auto}:promoted       set: shadow candidates promoted to live candidates, for good
+    bayesgate:{circuits}:m1         epoch seconds until which the model's breaker is open (PX)
+    bayesgate:fp:<key>              a client-retry fingerprint (PX = the retry window)
+
+The braces are Redis Cluster hash tags: every key a script touches lives in one slot (the
+route's), and all breaker keys share one slot so a single MGET reads them.
+"""
+
+from __future__ import annotations
+
+# One update: decay the stored posterior toward its prior for the time since its last update
+# (on the Redis server's clock, so replicas never disagree), add the increments, clamp.
+# It is the Lua twin of `policies.posterior.updated()`; tests hold the two to the same numbers.
+#
+# The `seen` key makes a resent update a no-op: a replica numbers its updates, and a flush whose
+# acknowledgement was lost (Redis killed or frozen mid-pipeline) is sent again whole. Updates of
+# one replica reach one hash in order, so a high-water mark is enough to apply each exactly once.
+#
+# KEYS: post, seen
+# ARGV: d_alpha, d_beta, observations, prior_alpha, prior_beta, half_life_s ('' = no decay),
+#       seq, seen_ttl_ms, max_strength ('' = no cap; applied only above the prior's strength),
+#       initial alpha, initial beta (a cold start; '' = the prior)
+UPDATE = """
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local seq = tonumber(ARGV[7])
+local seen = tonumber(redis.call('GET', KEYS[2]))
+if seen and seq <= seen then
+  return 0
+end
+redis.call('SET', KEYS[2], ARGV[7], 'PX', ARGV[8])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local pa, pb = tonumber(ARGV[4]), tonumber(ARGV[5])
+local h = redis.call('HMGET', KEYS[1], 'alpha', 'beta', 'updated_at')
+local a = tonumber(h[1]) or tonumber(ARGV[10]) or pa
+local b = tonumber(h[2]) or tonumber(ARGV[11]) or pb
+local at = tonumber(h[3]) or now
+local half = tonumber(ARGV[6])
+if half and half > 0 and now > at then
+  local keep = 0.5 ^ ((now - at) / half)
+  a = math.max(pa + (a - pa) * keep, 0.001)
+  b = math.max(pb + (b - pb) * keep, 0.001)
+end
+a = math.max(a + tonumber(ARGV[1]), 0.001)
+b = math.max(b + tonumber(ARGV[2]), 0.001)
+local cap = tonumber(ARGV[9])
+if cap and cap > pa + pb and a + b > cap then
+  -- policies.posterior.capped: shrink the evidence (not the prior) down to the cap.
+  local ea, eb = a - pa, b - pb
+  if ea + eb > 0 then
+    local keep = math.max(0, 1 - (a + b - cap) / (ea + eb))
+    a = math.max(pa + ea * keep, 0.001)
+    b = math.max(pb + eb * keep, 0.001)
+  end
+end
+-- %.17g: Lua's tostring keeps only 14 digits, which would drift from the Python twin.
+redis.call('HSET', KEYS[1], 'alpha', string.format('%.17g', a), 'beta', string.format('%.17g', b),
+           'updated_at', string.format('%.17g', math.max(now, at)))
+redis.call('HINCRBY', KEYS[1], 'observations', ARGV[3])
+return 1
+"""
+
+# Open a breaker fleet-wide: keep whichever open-until is later.
+# KEYS: circuit   ARGV: until (epoch seconds), ttl_ms
+OPEN_CIRCUIT = """
+local current = tonumber(redis.call('GET', KEYS[1]))
+if current and current >= tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+
+class Keys:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def posterior(self, route: str, model: str) -> str:
+        return f"{self.prefix}:{{{route}}}:post:{model}"
+
+    def seen(self, route: str, model: str, replica: str) -> str:
+        return f"{self.prefix}:{{{route}}}:seen:{model}:{replica}"
+
+    def promoted(self, route: str) -> str:
+        return f"{self.prefix}:{{{route}}}:promoted"
+
+    def circuit(self, model: str) -> str:
+        return f"{self.prefix}:{{circuits}}:{model}"
+
+    def fingerprint(self, key: str) -> str:
+        return f"{self.prefix}:fp:{key}"

@@ -1,0 +1,370 @@
+"""The redis store: replicas share posteriors, breakers and retry fingerprints through Redis.
+
+No request waits on Redis. `snapshot()`, `observations()` and `circuits()` read a local copy;
+`record()` and `open_circuit()` apply locally and queue; one background task, started in
+`start()` and cancelled in `aclose()`, flushes the queue in pipelined batches and then re-reads
+the shared state, every `sync_interval_s` (at once when a breaker opens).
+
+Delivery is exactly-once as far as Redis keeps its data: an update leaves the queue only after
+Redis acknowledged the batch that carried it; a batch whose acknowledgement was lost (Redis
+killed, frozen past the socket timeout, a broken connection) is sent again whole, and the update
+script skips what it already applied (each replica numbers its updates; see lua.py).
+An update whose own command failed (an error reply, not a lost connection) is dropped and
+counted. Past `max_pending` queued updates the oldest are dropped and counted.
+
+Redis down or slow: the gateway keeps routing on its snapshot (with its own queued updates laid
+over it), retries with exponential backoff, flushes on recovery and reports "degraded".
+Fingerprints fall back to a local dict while Redis is out. Redis keeps what it is given only if
+it persists (AOF or RDB): a Redis restarted empty starts the fleet over from the priors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError, RedisError
+
+from gateway.config import StoreConfig
+from gateway.redact import redact_url
+from gateway.store.base import Update, apply
+from gateway.store.lua import OPEN_CIRCUIT, UPDATE, Keys
+from policies.posterior import Posterior
+
+log = logging.getLogger("bayesgate.store")
+
+_BATCH = 1000  # updates per pipeline
+_SOCKET_TIMEOUT_S = 0.5  # a frozen Redis costs the sync task this much, never a request
+_FINGERPRINT_TIMEOUT_S = 0.2  # the learner awaits fingerprints: keep its stalls short
+_MAX_BACKOFF_S = 2.0
+_SEEN_TTL_MS = 24 * 3600 * 1000
+_FAILURES = (RedisError, OSError, asyncio.TimeoutError)
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    seq: int
+    update: Update
+
+
+class RedisStore:
+    def __init__(self, config: StoreConfig, *, clock: Callable[[], float] = time.time,
+                 routes: Mapping[str, Iterable[str]] | None = None,
+                 models: Iterable[str] = ()) -> None:
+        """`routes` (route -> models) and `models` are read on the first sync, so a restarted
+        replica starts from what the fleet learned; anything else is tracked once used."""
+        self._config = config
+        self._clock = clock
+        self._keys = Keys(config.prefix)
+        self._replica = os.urandom(6).hex()
+        self._tracked: dict[str, set[str]] = {r: set(ms) for r, ms in (routes or {}).items()}
+        self._circuit_models: set[str] = set(models)
+        for ms in self._tracked.values():
+            self._circuit_models |= ms
+        self._client: redis.Redis | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._wake = asyncio.Event()
+        # The shared state as last read with our queued updates laid over it.
+        self._view: dict[str, dict[str, Posterior]] = {}
+        self._counts: dict[tuple[str, str], int] = {}
+        self._local_circuits: dict[str, float] = {}  # opened here, kept until they expire
+        self._unsent_circuits: dict[str, float] = {}
+        self._circuits: dict[str, float] = {}
+        self._promotions: dict[str, frozenset[str]] = {}
+        self._unsent_promotions: set[tuple[str, str]] = set()
+        self._fingerprints: dict[str, tuple[str, float]] = {}
+        self._queue: collections.deque[_Pending] = collections.deque()
+        self._inflight: list[_Pending] = []
+        self._seq = 0
+        self._dropped = 0
+        self._errors = 0
+        self._duplicates = 0  # resent updates that Redis had applied already (and skipped)
+        self._ok = False
+        self._last_sync = time.monotonic()  # of the last good sync (of start() before one)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Never blocks on Redis and never raises for it: the first sync runs in the task."""
+        self._client = redis.from_url(
+            self._config.url, socket_timeout=_SOCKET_TIMEOUT_S,
+            socket_connect_timeout=_SOCKET_TIMEOUT_S, retry=Retry(NoBackoff(), 0),
+            max_connections=8, client_name=f"bayesgate-{self._replica}")
+        self._update = self._client.register_script(UPDATE)
+        self._open = self._client.register_script(OPEN_CIRCUIT)
+        self._last_sync = time.monotonic()
+        self._task = asyncio.create_task(self._run(), name="bayesgate-redis-sync")
+
+    async def aclose(self) -> None:
+        # The flag, not only cancel(): redis-py 8.1 sometimes swallows a cancellation that lands
+        # inside a pipeline's execute(), and the task would then outlive aclose().
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._client is not None:
+            if self.pending:
+                try:  # a last flush, so a clean shutdown loses nothing
+                    async with asyncio.timeout(2 * _SOCKET_TIMEOUT_S):
+                        await self._flush()
+                except _FAILURES as exc:
+                    log.warning("redis store closing with %d updates unsent: %s",
+                                self.pending, _describe(exc))
+            await self._client.aclose()
+            self._client = None
+
+    # -- the request side (no I/O) ----------------------------------------------------------
+
+    def snapshot(self, route: str) -> Mapping[str, Posterior]:
+        view = self._view.get(route)
+        if view is None:
+            self._tracked.setdefault(route, set())
+            return {}
+        return view
+
+    def observations(self, route: str, model: str) -> int:
+        return self._counts.get((route, model), 0)
+
+    def record(self, update: Update) -> None:
+        models = self._tracked.setdefault(update.route, set())
+        if update.model not in models:
+            models.add(update.model)
+            self._circuit_models.add(update.model)
+        if self.pending >= self._config.max_pending:
+            if not self._queue:
+                self._dropped += 1
+                return
+            self._queue.popleft()
+            self._dropped += 1
+        self._seq += 1
+        self._queue.append(_Pending(self._seq, update))
+        self._apply_locally(update)
+
+    def circuits(self) -> Mapping[str, float]:
+        return self._circuits
+
+    def open_circuit(self, model: str, until: float) -> None:
+        if until <= self._local_circuits.get(model, 0.0):
+            return
+        self._local_circuits[model] = until
+        self._unsent_circuits[model] = until
+        self._circuit_models.add(model)
+        self._circuits = {**self._circuits, model: max(until, self._circuits.get(model, 0.0))}
+        self._wake.set()  # the fleet should hear of it now, not at the next tick
+
+    def promotions(self, route: str) -> frozenset[str]:
+        return self._promotions.get(route, frozenset())
+
+    def promote(self, route: str, model: str) -> None:
+        """For good: a set member in Redis, never expired, read by every replica."""
+        self._tracked.setdefault(route, set())
+        self._promotions = {**self._promotions, route: self.promotions(route) | {model}}
+        self._unsent_promotions.add((route, model))
+        self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue) + len(self._inflight)
+
+    def status(self) -> dict[str, Any]:
+        return {"backend": "redis", "state": "ok" if self._ok else "degraded",
+                "pending": self.pending, "dropped": self._dropped,
+                "last_sync_age_s": round(time.monotonic() - self._last_sync, 3),
+                "errors": self._errors, "duplicates_skipped": self._duplicates,
+                "url": redact_url(self._config.url), "replica": self._replica}
+
+    # -- fingerprints --------------------------------------------------------------------------
+
+    async def swap_fingerprint(self, key: str, value: str, *, ttl_s: float) -> str | None:
+        if self._client is not None and self._ok:
+            try:
+                async with asyncio.timeout(_FINGERPRINT_TIMEOUT_S):
+                    previous = await self._client.set(
+                        self._keys.fingerprint(key), value,
+                        px=max(1, int(ttl_s * 1000)), get=True)
+                return previous.decode() if isinstance(previous, bytes) else None
+            except _FAILURES as exc:
+                log.debug("fingerprint kept locally, redis failed: %s", _describe(exc))
+        return self._swap_locally(key, value, ttl_s)
+
+    def _swap_locally(self, key: str, value: str, ttl_s: float) -> str | None:
+        now = self._clock()
+        if len(self._fingerprints) > 10_000:
+            self._fingerprints = {k: v for k, v in self._fingerprints.items() if v[1] > now}
+        previous = self._fingerprints.get(key)
+        self._fingerprints[key] = (value, now + ttl_s)
+        return previous[0] if previous and previous[1] > now else None
+
+    # -- the background task -------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        failures = 0
+        while not self._closing:
+            try:
+                await self._sync()
+            except _FAILURES as exc:
+                failures += 1
+                self._errors += 1
+                if self._ok or failures == 1:
+                    log.warning("redis store degraded (%s): serving on the local snapshot, "
+                                "%d updates pending", _describe(exc), self.pending)
+                self._ok = False
+            except Exception:  # a bug, not Redis: keep the gateway alive, say so loudly
+                failures += 1
+                self._errors += 1
+                self._ok = False
+                log.exception("redis store sync failed")
+            else:
+                if not self._ok:
+                    log.info("redis store connected to %s", redact_url(self._config.url))
+                failures = 0
+                self._ok = True
+                self._last_sync = time.monotonic()
+            interval = self._config.sync_interval_s
+            if failures:
+                interval = min(interval * 2 ** failures, max(_MAX_BACKOFF_S, interval))
+                interval *= random.uniform(0.8, 1.0)
+            await self._sleep(interval)
+
+    async def _sleep(self, seconds: float) -> None:
+        timer = asyncio.get_running_loop().call_later(seconds, self._wake.set)
+        try:
+            await self._wake.wait()
+        finally:
+            timer.cancel()
+        self._wake.clear()
+
+    async def _sync(self) -> None:
+        await self._flush()
+        await self._refresh()
+
+    async def _flush(self) -> None:
+        if self._unsent_circuits or self._unsent_promotions:
+            await self._flush_signals()
+        # Only what is queued now: steady traffic must not keep the task here forever.
+        for _ in range(math.ceil(len(self._queue) / _BATCH)):
+            await self._flush_batch()
+
+    async def _flush_signals(self) -> None:
+        """Breakers opened and candidates promoted here, told to the fleet."""
+        assert self._client is not None
+        circuits, promotions = dict(self._unsent_circuits), set(self._unsent_promotions)
+        now = self._clock()
+        pipe = self._client.pipeline(transaction=False)
+        for model, until in circuits.items():
+            ttl_ms = math.ceil((until - now) * 1000)
+            if ttl_ms > 0:
+                await self._open(keys=[self._keys.circuit(model)], args=[repr(until), ttl_ms],
+                                 client=pipe)
+        for route, model in promotions:
+            pipe.sadd(self._keys.promoted(route), model)
+        await pipe.execute()
+        for model, until in circuits.items():
+            if self._unsent_circuits.get(model) == until:
+                del self._unsent_circuits[model]
+        self._unsent_promotions -= promotions
+
+    async def _flush_batch(self) -> None:
+        assert self._client is not None
+        batch = self._inflight = [self._queue.popleft()
+                                  for _ in range(min(_BATCH, len(self._queue)))]
+        try:
+            # Plain EVALSHA, not the Script object: in a pipeline that would cost a SCRIPT
+            # EXISTS round trip per flush. NOSCRIPT (a restarted Redis) is handled below.
+            pipe = self._client.pipeline(transaction=False)
+            for item in batch:
+                u = item.update
+                pipe.evalsha(
+                    self._update.sha, 2, self._keys.posterior(u.route, u.model),
+                    self._keys.seen(u.route, u.model, self._replica),
+                    repr(u.d_alpha), repr(u.d_beta), u.observations, repr(u.prior.alpha),
+                    repr(u.prior.beta), "" if u.half_life_s is None else repr(u.half_life_s),
+                    item.seq, _SEEN_TTL_MS,
+                    "" if u.max_strength is None else repr(u.max_strength),
+                    *(("", "") if u.initial is None else map(repr, u.initial)))
+            results = await pipe.execute(raise_on_error=False)
+        except BaseException:
+            # Unacknowledged: back to the front, in order; the script skips what was applied.
+            self._inflight = []
+            self._queue.extendleft(reversed(batch))
+            while self.pending > self._config.max_pending and self._queue:
+                self._queue.popleft()
+                self._dropped += 1
+            raise
+        finally:
+            self._inflight = []
+        self._duplicates += sum(1 for r in results if r == 0)
+        unknown = [item for item, r in zip(batch, results, strict=True)
+                   if isinstance(r, NoScriptError)]
+        if unknown:  # nothing of these was applied: load the script, send them again
+            self._queue.extendleft(reversed(unknown))
+            await self._client.script_load(UPDATE)
+            results = [r for r in results if not isinstance(r, NoScriptError)]
+        failed = [r for r in results if isinstance(r, Exception)]
+        if failed:
+            self._dropped += len(failed)
+            self._errors += 1
+            log.error("redis store: %d updates rejected by Redis, e.g. %s", len(failed),
+                      _describe(failed[0]))
+
+    async def _refresh(self) -> None:
+        """Read the shared state and swap it in, our still-queued updates laid over it."""
+        assert self._client is not None
+        routes = sorted(self._tracked)
+        pairs = [(route, model) for route in routes for model in sorted(self._tracked[route])]
+        circuit_models = sorted(self._circuit_models)
+        pipe = self._client.pipeline(transaction=False)
+        for route, model in pairs:
+            pipe.hgetall(self._keys.posterior(route, model))
+        for route in routes:
+            pipe.smembers(self._keys.promoted(route))
+        if circuit_models:
+            pipe.mget([self._keys.circuit(m) for m in circuit_models])
+        results = await pipe.execute()
+        view: dict[str, dict[str, Posterior]] = {}
+        counts: dict[tuple[str, str], int] = {}
+        for (route, model), fields in zip(pairs, results, strict=False):
+            if fields:
+                view.setdefault(route, {})[model] = Posterior(
+                    float(fields[b"alpha"]), float(fields[b"beta"]),
+                    float(fields[b"updated_at"]))
+                counts[(route, model)] = int(fields.get(b"observations", 0))
+        promoted = results[len(pairs):len(pairs) + len(routes)]
+        self._promotions = {
+            route: frozenset(m.decode() for m in members)
+            | {m for r, m in self._unsent_promotions if r == route}
+            for route, members in zip(routes, promoted, strict=True)}
+        now = self._clock()
+        self._local_circuits = {m: t for m, t in self._local_circuits.items() if t > now}
+        opened = results[len(pairs) + len(routes)] if circuit_models else []
+        circuits = {m: float(t) for m, t in zip(circuit_models, opened, strict=True)
+                    if t is not None}
+        for model, until in self._local_circuits.items():
+            circuits[model] = max(until, circuits.get(model, 0.0))
+        self._view, self._counts, self._circuits = view, counts, circuits
+        for item in self._queue:
+            self._apply_locally(item.update)
+
+    def _apply_locally(self, update: Update) -> None:
+        models = self._view.setdefault(update.route, {})
+        models[update.model] = apply(models.get(update.model), update, now=self._clock())
+        key = (update.route, update.model)
+        self._counts[key] = self._counts.get(key, 0) + update.observations
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
