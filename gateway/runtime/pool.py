@@ -34,8 +34,9 @@ class ProviderPool:
         (not yet started: see `start`)."""
         acquired: dict[str, Provider] = {}
         for name, spec in config.providers.items():
-            simulated = {m.upstream_name: m.simulate
-                         for m in config.models.values() if m.provider == name}
+            # Only a simulated provider's instance depends on its models (their dice).
+            simulated = {m.upstream_name: m.simulate for m in config.models.values()
+                         if m.provider == name} if spec.type == "simulated" else {}
             entry = next((e for e in self._entries
                           if e.spec == spec and e.simulated == simulated), None)
             if entry is None:

@@ -1,0 +1,157 @@
+"""The Learner over a MemoryStore: rewards into posteriors, tokens and cost, drops, retries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gateway.config import loads
+from gateway.learning import measure
+from gateway.learning.learner import Learner
+from gateway.learning.retries import declared_retries
+from gateway.ops.metrics import Metrics
+from gateway.ops.stats import Stats
+from gateway.routing.beliefs import Beliefs
+from gateway.routing.costs import CostModel
+from gateway.store import MemoryStore
+from policies.reward import Outcome, reward
+
+CONFIG = """
+providers: {sim: {type: simulated}}
+models:
+  a: {provider: sim, cost: {input_per_mtok: 2, output_per_mtok: 10}}
+  b: {provider: sim, cost: {input_per_mtok: 1, output_per_mtok: 1}, prior: {alpha: 3, beta: 2}}
+  c: {provider: sim, cost: {input_per_mtok: 1, output_per_mtok: 1}}
+routes:
+  auto: {candidates: [a, b], shadow: {candidates: [c]}, decay: {half_life_s: null}}
+  side: {candidates: [b], shadow: {candidates: [a]}, decay: {half_life_s: null}}
+  solo: {candidates: [c], decay: {half_life_s: null}}
+"""
+NOW = 1000.0
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+def make(max_queue: int = 100) -> tuple[Learner, MemoryStore, Stats, Metrics]:
+    config = loads(CONFIG, env={})
+    store = MemoryStore(clock=lambda: NOW)
+    stats, metrics = Stats(), Metrics()
+    learner = Learner(config, store, Beliefs(config, store), CostModel(config.models, {}), stats,
+                      clock=lambda: NOW, max_queue=max_queue, metrics=metrics)
+    return learner, store, stats, metrics
+
+
+def ok(route: str, model: str, **kw: Any) -> measure.Exchange:
+    return measure.answered(route, model, problem=None, latency_s=0.5, **kw)
+
+
+async def test_an_answer_adds_one_observation_with_its_reward() -> None:
+    learner, store, stats, metrics = make()
+    learner.submit(ok("auto", "a"))
+    await learner.drain()
+    post = store.snapshot("auto")["a"]
+    score = reward(Outcome(True, 500.0), loads(CONFIG, env={}).routes["auto"].reward)
+    assert post.alpha == pytest.approx(1 + score) and post.beta == pytest.approx(2 - score)
+    assert post.alpha + post.beta == pytest.approx(3.0)
+    assert store.observations("auto", "a") == 1
+    assert list(stats.counters("auto", "a").rewards) == [pytest.approx(score)]
+    assert list(stats.counters("auto", "a").latencies_ms) == [500.0]
+    assert metrics.registry.get_sample_value(
+        "bayesgate_reward_count", {"route": "auto", "model": "a"}) == 1.0
+
+
+async def test_a_failure_adds_only_to_beta() -> None:
+    learner, store, stats, _ = make()
+    learner.submit(measure.failed("auto", "a", elapsed_s=2.0))
+    await learner.drain()
+    post = store.snapshot("auto")["a"]
+    assert (post.alpha, post.beta) == (pytest.approx(1.0), pytest.approx(2.0))
+    assert list(stats.counters("auto", "a").rewards) == [0.0]
+    assert not stats.counters("auto", "a").latencies_ms  # no latency for a failure
+
+
+async def test_a_direct_answer_counts_for_every_route_listing_the_model() -> None:
+    learner, store, _, _ = make()
+    assert learner.routes_for(ok("", "a")) == ["auto", "side"]
+    learner.submit(ok("", "a"))
+    await learner.drain()
+    assert store.observations("auto", "a") == 1  # a live candidate there
+    assert store.observations("side", "a") == 1  # a shadow candidate there
+    assert "a" not in store.snapshot("solo")
+    assert store.snapshot("") == {}
+
+
+async def test_a_full_queue_drops_and_counts() -> None:
+    learner, store, stats, _ = make(max_queue=1)
+    learner.submit(ok("auto", "a"))
+    learner.submit(ok("auto", "a"))
+    assert stats.learning_dropped == 1
+    await learner.drain()
+    assert store.observations("auto", "a") == 1
+
+
+async def test_tokens_and_cost_are_counted() -> None:
+    learner, _, stats, _ = make()
+    learner.submit(ok("auto", "a", usage={"prompt_tokens": 1000, "completion_tokens": 500}))
+    await learner.drain()
+    counters = stats.counters("auto", "a")
+    assert (counters.prompt_tokens, counters.completion_tokens) == (1000, 500)
+    assert counters.cost_usd == pytest.approx((2 * 1000 + 10 * 500) / 1e6)
+
+
+async def test_forget_resets_to_the_models_prior() -> None:
+    learner, store, _, _ = make()
+    for _ in range(5):
+        learner.submit(measure.failed("auto", "b", elapsed_s=1.0))
+    await learner.drain()
+    assert store.snapshot("auto")["b"].beta == pytest.approx(7.0)
+    learner.forget("auto", "b")
+    post = store.snapshot("auto")["b"]
+    assert (post.alpha, post.beta) == (pytest.approx(3.0), pytest.approx(2.0))
+    assert store.observations("auto", "b") == 5  # a reset is not an observation
+
+
+async def test_the_same_conversation_again_corrects_the_earlier_answer() -> None:
+    learner, store, _, _ = make()
+    rewards = loads(CONFIG, env={}).routes["auto"].reward
+    score = reward(Outcome(True, 500.0), rewards)
+    redone = reward(Outcome(True, 500.0, 1), rewards)
+    learner.submit(ok("auto", "a", messages=MESSAGES))
+    learner.submit(ok("auto", "a", messages=MESSAGES))
+    await learner.drain()
+    post = store.snapshot("auto")["a"]
+    delta = score - redone
+    assert delta > 0
+    assert post.alpha == pytest.approx(1 + 2 * score - delta)
+    assert post.beta == pytest.approx(1 + 2 * (1 - score) + delta)
+    assert post.alpha + post.beta == pytest.approx(4.0)
+    assert store.observations("auto", "a") == 2
+
+
+async def test_another_conversation_is_not_a_retry() -> None:
+    learner, store, _, _ = make()
+    learner.submit(ok("auto", "a", messages=MESSAGES))
+    learner.submit(ok("auto", "a", messages=[{"role": "user", "content": "bye"}]))
+    await learner.drain()
+    score = reward(Outcome(True, 500.0), loads(CONFIG, env={}).routes["auto"].reward)
+    assert store.snapshot("auto")["a"].alpha == pytest.approx(1 + 2 * score)
+
+
+def test_answered_takes_tokens_from_usage_else_the_estimate() -> None:
+    usage = {"prompt_tokens": 7, "completion_tokens": 5}
+    with_usage = ok("auto", "a", usage=usage, completion_estimate=99)
+    assert (with_usage.prompt_tokens, with_usage.completion_tokens) == (7, 5)
+    without = ok("auto", "a", usage=None, completion_estimate=12)
+    assert (without.prompt_tokens, without.completion_tokens) == (0, 12)
+    broken = ok("auto", "a", usage={"prompt_tokens": -1, "completion_tokens": "x"},
+                completion_estimate=12)
+    assert (broken.prompt_tokens, broken.completion_tokens) == (0, 0)
+    assert ok("auto", "a").outcome == Outcome(True, 500.0, 0)
+    assert measure.answered("auto", "a", problem="empty message", latency_s=1.0).outcome.valid \
+        is False
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(b"3", 3), (b"99", 10), (b"x", 0), (None, 0),
+                                               (b"-2", 0)])
+def test_declared_retries(raw: bytes | None, expected: int) -> None:
+    assert declared_retries(raw) == expected
