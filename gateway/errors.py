@@ -54,8 +54,9 @@ def stream_failed(message: str) -> GatewayError:
     return GatewayError(502, message, type="upstream_error", code="upstream_stream_failed")
 
 
-def no_such_endpoint(path: str) -> GatewayError:
-    return GatewayError(404, f"No such endpoint: {path}", code="not_found")
+def no_such_endpoint(path: str, served: list[str] | None = None) -> GatewayError:
+    listed = f". This gateway serves: {', '.join(served)}." if served else ""
+    return GatewayError(404, f"No such endpoint: {path}{listed}", code="not_found")
 
 
 def method_not_allowed(method: str) -> GatewayError:

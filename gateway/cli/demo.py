@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 
 import aiohttp
+import numpy as np
 
 from gateway.config import Config
 from gateway.http.app import create_app
 from gateway.http.snapshot import snapshot
 from gateway.runtime import Generation
 from gateway.runtime.server import serving
+from policies.thompson import ThompsonSampling
 
 
 def run(config: Config, *, requests: int, concurrency: int) -> int:
@@ -49,13 +52,45 @@ async def _drive(config: Config, *, requests: int, concurrency: int) -> int:
         await app.state.gateway.learner.drain()
         _print_table(app.state.gateway, route, requests, time.perf_counter() - started)
         print(f"\n{errors} client-visible errors")
+        for line in untried(app.state.gateway, route):
+            print(line)
     return 0
+
+
+def untried(gateway: Generation, name: str, *, draws: int = 2000) -> list[str]:
+    """Why a candidate was never chosen first: how often the route's policy would choose it
+    now, from its current posteriors (the same Thompson sampling, on a separate RNG)."""
+    route = gateway.config.routes[name]
+    models = snapshot(gateway)["routes"][name]["models"]
+    never = [m for m, row in models.items() if row["selections"] == 0 and not row["shadow"]]
+    if not never:
+        return []
+    policy = ThompsonSampling(cost_weight=route.cost_weight, fallback=route.fallback,
+                              confidence_floor=route.confidence_floor,
+                              exploration=route.exploration)
+    now = gateway.clock()
+    arms = gateway.router.arms(route, now=now)
+    rng = np.random.default_rng(0)
+    firsts = Counter(policy.select(arms, rng=rng, now=now).choice for _ in range(draws))
+    lines = []
+    for model in never:
+        cost = next(a.cost for a in arms if a.name == model)
+        row = models[model]
+        seen = (f"{row['observations']} answers" if row["observations"] else
+                "no answers yet: it is still its prior")
+        lines.append(f"{model} was never chosen first: its posterior mean is {row['mean']:.2f} "
+                     f"({seen}) and its price costs it {route.cost_weight * cost:.2f} of "
+                     f"utility (cost_weight {route.cost_weight} x normalised cost {cost:.2f}), "
+                     f"so the policy would choose it in {firsts[model] / draws:.1%} of requests "
+                     "now; it still serves when the others fail (failover).")
+    return lines
 
 
 def _print_table(gateway: Generation, route: str, done: int, elapsed: float) -> None:
     models = snapshot(gateway)["routes"][route]["models"]
     print(f"after {done:4d} requests ({elapsed:5.1f} s)")
-    print(f"  {'model':<16} {'share(last 100)':>15} {'mean':>7} {'alpha':>8} {'beta':>8}")
+    print(f"  {'model':<16} {'chosen':>7} {'share(last 100)':>15} {'mean':>7} {'alpha':>8} "
+          f"{'beta':>8}")
     for name, row in models.items():
-        print(f"  {name:<16} {row['share']:>15.2f} {row['mean']:>7.3f} {row['alpha']:>8.1f} "
-              f"{row['beta']:>8.1f}")
+        print(f"  {name:<16} {row['selections']:>7} {row['share']:>15.2f} {row['mean']:>7.3f} "
+              f"{row['alpha']:>8.1f} {row['beta']:>8.1f}")

@@ -8,6 +8,7 @@ a file sets are passed on, so every default is the schema's.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -73,7 +74,7 @@ def loads(text: str, *, env: Mapping[str, str] | None = None, path: str | None =
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError([f"{path or '<config>'}: not valid YAML: {exc}"]) from None
+        raise ConfigError([_yaml_error(exc, path or "<config>")]) from None
     errors: list[str] = []
     raw = _interpolate(raw if raw is not None else {}, env if env is not None else os.environ,
                        "", errors)
@@ -82,6 +83,15 @@ def loads(text: str, *, env: Mapping[str, str] | None = None, path: str | None =
         raise ConfigError(errors)
     assert config is not None
     return config
+
+
+def _yaml_error(exc: yaml.YAMLError, path: str) -> str:
+    """`PATH, line L, column C: what is wrong`, naming the file (PyYAML says <unicode string>)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    return f"{path}{where}: not valid YAML: {problem}" + (f" ({context})" if context else "")
 
 
 def _interpolate(node: Any, env: Mapping[str, str], path: str, errors: list[str]) -> Any:
@@ -125,7 +135,9 @@ class _Parser:
             sub = _join(path, str(key))
             if key not in spec:
                 known = ", ".join(sorted(spec))
-                self.errors.append(f"{sub}: unknown key (expected one of: {known})")
+                close = difflib.get_close_matches(str(key), list(spec), n=1, cutoff=0.7)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                self.errors.append(f"{sub}: unknown key ({hint}expected one of: {known})")
                 continue
             try:
                 out[str(key)] = spec[key](value, sub)
@@ -147,7 +159,8 @@ class _Parser:
                                      "logging", "dashboard")})
         server = self.server(top.get("server"))
         logging_ = LoggingConfig(**self.fields(top.get("logging"), "logging", {
-            "level": choice(LOG_LEVELS, fold=True), "format": choice(LOG_FORMATS)}))
+            "level": choice(LOG_LEVELS, fold=True), "format": choice(LOG_FORMATS),
+            "access_log": boolean}))
         dashboard = DashboardConfig(**self.fields(top.get("dashboard"), "dashboard", {
             "history_interval_s": number(0.05, 3600),
             "history_points": number(2, 100_000, integer=True)}))

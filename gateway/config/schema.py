@@ -56,6 +56,7 @@ class StoreConfig:
 class LoggingConfig:
     level: str = "info"
     format: str = "text"  # or "json": one JSON object per line
+    access_log: bool = False  # uvicorn's line per HTTP request (the request log is separate)
 
 
 @dataclass(frozen=True, slots=True)

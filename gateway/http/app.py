@@ -26,6 +26,7 @@ from gateway.config import Config
 from gateway.errors import GatewayError, method_not_allowed, no_such_endpoint
 from gateway.http import dashboard, views
 from gateway.http.asgi import Endpoint, Receive, Scope, Send
+from gateway.http.audit import ErrorAudit
 from gateway.http.chat import chat_completions
 from gateway.http.openapi import openapi
 from gateway.http.snapshot import snapshot
@@ -54,6 +55,7 @@ def create_app(config: Config, *, seed: int | None = None,
                 await asyncio.gather(history, return_exceptions=True)
 
     routes = [
+        Route("/", views.index, methods=["GET"]),
         Route("/v1/chat/completions", Endpoint(chat_completions), methods=["POST"]),
         Route("/chat/completions", Endpoint(chat_completions), methods=["POST"]),
         Route("/v1/models", views.models, methods=["GET"]),
@@ -64,7 +66,7 @@ def create_app(config: Config, *, seed: int | None = None,
         Route("/openapi.json", openapi, methods=["GET"]),
         *dashboard.routes(),
     ]
-    middleware = [Middleware(CurrentGateway)]
+    middleware = [Middleware(CurrentGateway), Middleware(ErrorAudit, skip=_CHAT_PATHS)]
     if config.server.cors_origins:
         # Off unless configured: browsers may then call with a gateway key (a bearer header,
         # never cookies, so no credentials mode) and read the x-bayesgate-* headers.
@@ -127,7 +129,8 @@ class CurrentGateway:
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
-    return views.error_response(request, no_such_endpoint(request.url.path))
+    return views.error_response(request, no_such_endpoint(request.url.path,
+                                                          views.endpoints(request.app)))
 
 
 async def _not_allowed(request: Request, exc: Exception) -> Response:

@@ -24,6 +24,7 @@ from gateway.http.asgi import (
     read_body,
     send_error,
 )
+from gateway.http.audit import answered_with_error
 from gateway.http.pipeline import Call
 from gateway.learning.retries import declared_retries
 from gateway.ops import logs
@@ -41,6 +42,7 @@ _DROPPED = frozenset({"api_base", "base_url", "api_key", "api_version", "extra_h
 async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
     gateway: Generation = scope["state"]["gateway"]
     started = perf()
+    request: dict[str, Any] = {}
     try:
         caller = gateway.auth.check(scope)
         request = parse_request(await read_body(scope, receive,
@@ -49,10 +51,10 @@ async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
     except GatewayError as exc:
         gateway.stats.requests[str(exc.status)] += 1
         await send_error(send, exc)
-        _ended(gateway, None, exc.status, started)
+        _ended(gateway, scope, None, exc.status, started, error=exc, request=request)
         return
     except ClientGone:
-        _ended(gateway, None, 499, started)
+        _ended(gateway, scope, None, 499, started)
         return
     call = Call(gateway, plan, request, caller=caller, started=started,
                 client_retries=declared_retries(header(scope, b"x-stainless-retry-count")))
@@ -66,7 +68,7 @@ async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
         gateway.stats.requests[str(exc.status)] += 1
         guard.complete()
         await send_error(send, exc)
-        _ended(gateway, plan, exc.status, started, caller)
+        _ended(gateway, scope, plan, exc.status, started, caller, error=exc, request=request)
     except asyncio.CancelledError:
         if not guard.disconnected:
             raise
@@ -75,7 +77,7 @@ async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
         if task is not None:
             task.uncancel()
         gateway.stats.client_disconnects += 1
-        _ended(gateway, plan, 499, started, caller)
+        _ended(gateway, scope, plan, 499, started, caller)
     else:
         # The answer is fully sent: a copy for a shadow candidate can no longer touch it.
         opt_out = header(scope, b"x-bayesgate-shadow")
@@ -85,13 +87,20 @@ async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
         guard.close()
 
 
-def _ended(gateway: Generation, plan: Plan | None, status: int, started: float,
-           caller: str = "") -> None:
+def _ended(gateway: Generation, scope: Scope, plan: Plan | None, status: int, started: float,
+           caller: str = "", *, error: GatewayError | None = None,
+           request: dict[str, Any] | None = None) -> None:
     """A request that got no answer: counted and logged here (answers are, after learning)."""
     route = plan.route_name if plan is not None else ""
+    decision = plan.decision_id if plan is not None else ""
     gateway.metrics.failed(route, status)
-    logs.request(decision=plan.decision_id if plan is not None else "", route=route, model="",
-                 status=status, latency_s=perf() - started, caller=caller)
+    if error is None:  # the client went away: no error was answered
+        logs.request(decision=decision, route=route, model="", status=status,
+                     latency_s=perf() - started, caller=caller)
+        return
+    answered_with_error(gateway, scope, status, latency_s=perf() - started, code=error.code,
+                        requested=(request or {}).get("model"), caller=caller, route=route,
+                        decision=decision, endpoint=scope["path"])  # one of the chat paths
 
 
 def parse_request(body: bytes) -> dict[str, Any]:

@@ -54,6 +54,7 @@ def snapshot(gateway: Generation) -> dict[str, Any]:
             routes[name].update(_shadow_route(gateway, name))
     return {"routes": routes, "store": gateway.store.status(),
             "requests": dict(stats.requests), "client_disconnects": stats.client_disconnects,
+            "errors": {path: dict(counts) for path, counts in stats.errors.items()},
             "learning_dropped": stats.learning_dropped}
 
 

@@ -1,4 +1,4 @@
-"""The small endpoints: /v1/models, /healthz, /readyz, /stats, /metrics."""
+"""The small endpoints: /, /v1/models, /healthz, /readyz, /stats, /metrics."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
+from gateway import __version__
 from gateway.errors import GatewayError
 from gateway.http.snapshot import snapshot
 from gateway.ops.metrics import CONTENT_TYPE
@@ -39,6 +40,25 @@ async def models(request: Request) -> Response:
               "owned_by": model.family or config.providers[model.provider].type}
              for name, model in config.models.items()]
     return json_response({"object": "list", "data": data})
+
+
+def endpoints(app: Any) -> list[str]:
+    """`METHOD /path` for every endpoint the app serves, for the 404 message and the index."""
+    served = []
+    for route in app.routes:
+        methods = sorted(set(getattr(route, "methods", None) or ()) - {"HEAD"})
+        if methods and route.path != "/":
+            served.append(f"{'|'.join(methods)} {route.path}")
+    return served
+
+
+async def index(request: Request) -> Response:
+    """GET /: a browser goes to the dashboard; any other client gets the list of endpoints."""
+    if "text/html" in request.headers.get("accept", ""):
+        return RedirectResponse("/dashboard", status_code=307)
+    return json_response({"service": "bayesgate", "version": __version__,
+                          "openai_base_url": str(request.base_url).rstrip("/") + "/v1",
+                          "endpoints": endpoints(request.app)})
 
 
 async def healthz(request: Request) -> Response:

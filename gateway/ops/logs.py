@@ -15,6 +15,7 @@ import logging
 import sys
 import threading
 from collections import deque
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -132,11 +133,17 @@ def configure(config: LoggingConfig, *, stream: Any = None) -> BatchWriter:
 def request(*, decision: str, route: str, model: str, status: int, latency_s: float,
             ttft_s: float | None = None, overhead_s: float | None = None,
             reward: float | None = None, prompt_tokens: int = 0, completion_tokens: int = 0,
-            cost_usd: float = 0.0, caller: str = "", stream: bool = False) -> None:
+            cost_usd: float = 0.0, caller: str = "", stream: bool = False,
+            error: Mapping[str, str] | None = None) -> None:
+    """The one line per request. `error` (for a request answered with an error): its method,
+    path, code and the model that was asked for, as the client sent them (made printable)."""
     if not requests_log.isEnabledFor(logging.INFO):
         return
-    fields = {
-        "event": "request", "decision": decision, "route": route or None, "model": model or None,
+    fields: dict[str, Any] = {"event": "request"}
+    if error is not None:
+        fields |= {k: printable(v) for k, v in error.items() if v}
+    fields |= {
+        "decision": decision or None, "route": route or None, "model": model or None,
         "status": status, "stream": stream, "latency_ms": round(latency_s * 1000, 3),
         "ttft_ms": None if ttft_s is None else round(ttft_s * 1000, 3),
         "overhead_ms": None if overhead_s is None else round(overhead_s * 1000, 3),
@@ -145,3 +152,11 @@ def request(*, decision: str, route: str, model: str, status: int, latency_s: fl
         "cost_usd": round(cost_usd, 8), "caller": caller or None,
     }
     requests_log.info("request", extra={"fields": fields})
+
+
+def printable(value: object, limit: int = 200) -> str:
+    """Client-supplied text for a log line: control characters escaped (no forged lines),
+    at most `limit` characters."""
+    text = value if isinstance(value, str) else repr(value)
+    out = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:limit])
+    return out + ("..." if len(text) > limit else "")

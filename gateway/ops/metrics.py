@@ -13,7 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -30,6 +36,9 @@ class Metrics:
     """The families observed as things happen; `render()` adds the scrape-time ones."""
 
     def __init__(self) -> None:
+        # No `_created` series: they double the exposition and dashboards do not use them.
+        # (A process-wide switch of prometheus_client; idempotent.)
+        disable_created_metrics()
         self.registry = CollectorRegistry(auto_describe=False)
         r = self.registry
         self.requests = Counter("bayesgate_requests", "Requests answered, by route, model "
@@ -46,6 +55,9 @@ class Metrics:
         self.reward = Histogram("bayesgate_reward", "Scores of answers (live and shadow, "
                                 "failed attempts included).", ["route", "model"],
                                 buckets=_REWARD, registry=r)
+        self.http_errors = Counter("bayesgate_http_errors", "Requests answered with an error, "
+                                   "by endpoint (its path template, or 'unmatched') and status.",
+                                   ["path", "status"], registry=r)
         self.reloads = Counter("bayesgate_config_reloads", "Config reloads, by result.",
                                ["result"], registry=r)
         for result in ("ok", "rejected"):

@@ -6,6 +6,7 @@ from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 
 RECENT = 100
+MAX_ERROR_PATHS = 100  # distinct paths kept in `errors`: clients choose them, memory is ours
 
 
 @dataclass(slots=True)
@@ -29,6 +30,8 @@ class Stats:
     models: dict[tuple[str, str], ModelCounters] = field(default_factory=dict)
     recent: dict[str, deque[str]] = field(default_factory=lambda: defaultdict(deque))
     requests: Counter[str] = field(default_factory=Counter)
+    # path -> status -> requests answered with an error (at most MAX_ERROR_PATHS paths)
+    errors: dict[str, Counter[str]] = field(default_factory=dict)
     client_disconnects: int = 0
     learning_dropped: int = 0
 
@@ -38,6 +41,15 @@ class Stats:
         if found is None:
             found = self.models[key] = ModelCounters()
         return found
+
+    def error(self, path: str, status: int) -> None:
+        """Count a request answered with an error; paths past the bound count as "(other)"."""
+        counts = self.errors.get(path)
+        if counts is None:
+            if len(self.errors) >= MAX_ERROR_PATHS:
+                path = "(other)"
+            counts = self.errors.setdefault(path, Counter())
+        counts[str(status)] += 1
 
     def selected(self, route: str, model: str) -> None:
         self.counters(route, model).selections += 1

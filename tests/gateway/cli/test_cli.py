@@ -62,3 +62,39 @@ def test_demo_runs_and_learns() -> None:
     assert result.returncode == 0, result.stderr
     assert "sim-balanced" in result.stdout
     assert "0 client-visible errors" in result.stdout
+    assert "chosen" in result.stdout  # how often each candidate was chosen first
+
+
+def test_version_and_help() -> None:
+    from gateway import __version__
+
+    assert run("--version").stdout.strip() == f"bayesgate {__version__}"
+    helped = run("--help").stdout
+    assert all(c in helped for c in ("serve", "check-config", "reload", "demo", "simulate"))
+    assert "default config shipped with bayesgate" in run("serve", "--help").stdout
+
+
+def test_serve_outside_the_repository_uses_the_shipped_config(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--port", str(port)],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        answer = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions",
+                            json={"model": "auto", "messages": [{"role": "user", "content": "x"}]})
+        assert answer.status_code == 200
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=20)[0]
+    assert "no ./gateway.yaml here: the default config shipped with bayesgate" in output
+    assert f"curl http://127.0.0.1:{port}/v1/chat/completions" in output
+    assert "route      auto: sim-mini, sim-balanced, sim-pro" in output
