@@ -118,6 +118,7 @@ def test_page_draws_the_live_numbers(gw: GatewayThread) -> None:
             assert f'<td class="mean">{m["mean"]:.3f}</td>' in row.group(1), (model, m["mean"])
             assert f'<td class="share">{m["share"] * 100:.0f}%</td>' in row.group(1)
             assert f'>{m["circuit"]}</span>' in row.group(1)
+        assert_density_scale_and_legend(html, route["models"])
         # share over time (stacked areas), reward and latency lines: one per model served
         areas = re.findall(r'<path d="M[^"]+Z" fill="[^"]+" fill-opacity="0.6" stroke="none" '
                            r'data-model="([^"]+)" class="area"', html)
@@ -129,6 +130,67 @@ def test_page_draws_the_live_numbers(gw: GatewayThread) -> None:
         assert rewarded and timed
         for mm in route["models"]:  # one reward line and one latency line per model measured
             assert lines.count(mm) == (mm in rewarded) + (mm in timed), (mm, lines)
+
+
+def density_chart(html: str) -> str:
+    chart = re.search(r'<svg [^>]*id="density">(.*?)</svg>', html, re.S)
+    assert chart, html[:2000]
+    return chart.group(1)
+
+
+def assert_density_scale_and_legend(html: str, models: dict[str, dict]) -> None:
+    """The density chart has a scale (density ticks, reward ticks, axis labels) and a legend
+    entry per model with its alpha, beta and mean, whether or not its curve is hidden."""
+    chart = density_chart(html)
+    yticks = [float(v) for v in re.findall(r'<text [^>]*class="ytick"[^>]*>([0-9.]+)</text>', chart)]
+    assert len(yticks) >= 2 and yticks[0] == 0 and yticks == sorted(yticks), yticks
+    assert yticks[-1] > 0
+    xticks = [float(v) for v in re.findall(r'<text [^>]*class="xtick"[^>]*>([0-9.]+)</text>', chart)]
+    assert len(xticks) >= 3 and all(0 <= v <= 1 for v in xticks) and xticks == sorted(xticks), xticks
+    labels = re.findall(r'<text [^>]*class="axis-label"[^>]*>([^<]+)</text>', chart)
+    assert sorted(labels) == ["density", "expected reward"], labels
+    for model, m in models.items():
+        entry = re.search(rf'<li data-model="{model}"[^>]*>(.*?)</li>', html, re.S)
+        assert entry, (model, html[:3000])
+        nums = re.search(r'α ([0-9.]+) β ([0-9.]+) · mean ([0-9.]+)', entry.group(1))
+        assert nums, entry.group(1)
+        alpha, beta, mean = map(float, nums.groups())
+        assert abs(alpha - m["alpha"]) <= 0.051 and abs(beta - m["beta"]) <= 0.051, (model, nums)
+        assert abs(mean - m["mean"]) <= 0.0006, (model, nums)
+        assert re.search(rf'<path class="curve" d="M[^"]+" stroke="[^"]+" data-model="{model}"',
+                         chart), model
+
+
+def test_coinciding_posteriors_stay_visible() -> None:
+    """Right after start every model sits at its prior Beta(1, 1): the curves coincide, so each
+    is drawn with its own slice of an interleaved dash pattern (a distinct offset, every colour
+    shows), every model is in the legend and a note names the coinciding ones."""
+    server = GatewayThread(CONFIG, seed=5).start()
+    try:
+        dom = browse(f"{server.url}/dashboard", "--dump-dom")
+    finally:
+        server.stop()
+    assert "cannot load" not in dom
+    routes = {"auto": ["sim-mini", "sim-balanced", "sim-pro"],
+              "quality": ["sim-pro", "sim-balanced", "sim-mini"]}
+    for name, models in routes.items():
+        section = re.search(rf'<section class="route" data-route="{name}">(.*?)</section>', dom,
+                            re.S)
+        assert section, name
+        html = section.group(1)
+        assert_density_scale_and_legend(html, {m: {"alpha": 1.0, "beta": 1.0, "mean": 0.5}
+                                               for m in models})
+        chart = density_chart(html)
+        curves = re.findall(r'<path class="curve" d="M[^"]+" stroke="([^"]+)" data-model="([^"]+)"'
+                            r' stroke-dasharray="([^"]+)" stroke-dashoffset="([^"]+)"', chart)
+        assert [c[1] for c in curves] == models, curves
+        assert len({c[0] for c in curves}) == len(models)  # distinct colours
+        assert {c[2] for c in curves} == {"6 12"}  # dash 6, gap for the other two
+        assert sorted(float(c[3]) for c in curves) == [0, 6, 12]  # each its own slice
+        note = re.search(r'<p class="coincide" data-models="([^"]+)">([^<]+)</p>', html)
+        assert note and note.group(1).split() == models, html[-3000:]
+        assert all(m in note.group(2) for m in models) and "coincide" in note.group(2)
+        assert len(re.findall(r'<li data-model="[^"]+" class="coincides">', html)) == len(models)
 
 
 def test_screenshot_shows_the_charts(gw: GatewayThread, tmp_path: Path) -> None:

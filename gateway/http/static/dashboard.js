@@ -39,10 +39,11 @@ function text(parent, x, y, s, anchor) {
   return t;
 }
 
-function svg(id) {
+function svg(id, pad) {
+  const p = pad || PAD;
   const s = el("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", id });
-  el("line", { class: "axis", x1: PAD.l, y1: H - PAD.b, x2: W - PAD.r, y2: H - PAD.b }, s);
-  el("line", { class: "axis", x1: PAD.l, y1: PAD.t, x2: PAD.l, y2: H - PAD.b }, s);
+  el("line", { class: "axis", x1: p.l, y1: H - p.b, x2: W - p.r, y2: H - p.b }, s);
+  el("line", { class: "axis", x1: p.l, y1: p.t, x2: p.l, y2: H - p.b }, s);
   return s;
 }
 
@@ -60,9 +61,52 @@ function usd(v) {
   return v >= 1 ? "$" + v.toFixed(2) : "$" + v.toPrecision(3);
 }
 
-// Posterior densities, x zoomed to where the mass is.
+// Round tick positions in [lo, hi]: steps of 1, 2, 2.5 or 5 times a power of ten.
+function niceTicks(lo, hi, target) {
+  const raw = (hi - lo) / Math.max(1, target);
+  if (!(raw > 0) || !isFinite(raw)) return { ticks: [lo], digits: 2 };
+  const pow = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = [1, 2, 2.5, 5, 10].map(f => f * pow).find(v => v >= raw * 0.999);
+  let digits = 0;
+  while (digits < 6 && Math.abs(Math.round(step * 10 ** digits) - step * 10 ** digits) > 1e-6) digits++;
+  const ticks = [];
+  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) ticks.push(v);
+  return { ticks, digits };
+}
+
+// Models whose curves (screen points) are never more than `tol` apart: single-linkage groups,
+// in the models' order. Coinciding curves would otherwise hide each other.
+function coincidingGroups(names, points, tol) {
+  const parent = names.map((_, i) => i);
+  const root = i => (parent[i] === i ? i : (parent[i] = root(parent[i])));
+  for (let i = 0; i < names.length; i++) for (let j = i + 1; j < names.length; j++) {
+    const a = points[names[i]], b = points[names[j]];
+    if (a.length === b.length && a.every((p, k) => Math.abs(p - b[k]) <= tol)) parent[root(j)] = root(i);
+  }
+  const groups = {};
+  names.forEach((m, i) => (groups[root(i)] = groups[root(i)] || []).push(m));
+  return Object.values(groups);
+}
+
+// Interleaved dashes: the k members of a group take turns along the same line, so each colour
+// shows; a curve of its own is solid.
+function dashes(groups, seg) {
+  const out = {};
+  for (const g of groups) g.forEach((m, i) => {
+    out[m] = g.length < 2 ? null : { array: `${seg} ${seg * (g.length - 1)}`, offset: seg * i, group: g };
+  });
+  return out;
+}
+
+function listNames(ns) {
+  return ns.length < 2 ? ns.join("") : ns.slice(0, -1).join(", ") + " and " + ns[ns.length - 1];
+}
+
+const DPAD = { l: 44, r: 12, t: 10, b: 32 };
+
+// Posterior densities, x zoomed to where the mass is; returns the chart and its legend.
 function densityChart(models) {
-  const s = svg("density");
+  const s = svg("density", DPAD);
   const names = Object.keys(models);
   let lo = 1, hi = 0;
   for (const m of names) {
@@ -84,24 +128,91 @@ function densityChart(models) {
     }
     curves[m] = pts;
   }
-  const sx = x => PAD.l + (x - lo) / (hi - lo) * (W - PAD.l - PAD.r);
-  const sy = y => H - PAD.b - (peak > 0 ? y / peak : 0) * (H - PAD.t - PAD.b);
+  const top = peak > 0 ? peak * 1.08 : 1;
+  const x0 = DPAD.l, x1 = W - DPAD.r, y0 = H - DPAD.b, y1 = DPAD.t;
+  const sx = x => x0 + (x - lo) / (hi - lo) * (x1 - x0);
+  const sy = y => y0 - y / top * (y0 - y1);
+  // scale: density ticks with grid lines, reward ticks, axis labels
+  const yt = niceTicks(0, top, 4);
+  for (const v of yt.ticks) {
+    const y = sy(v).toFixed(1);
+    if (v > 0) el("line", { class: "grid", x1: x0, x2: x1, y1: y, y2: y }, s);
+    el("line", { class: "axis", x1: x0 - 3, x2: x0, y1: y, y2: y }, s);
+    text(s, x0 - 5, Number(y) + 3, v.toFixed(yt.digits), "end").setAttribute("class", "ytick");
+  }
+  const xt = niceTicks(lo, hi, 5);
+  for (const v of xt.ticks) {
+    const x = sx(v).toFixed(1);
+    el("line", { class: "axis", x1: x, x2: x, y1: y0, y2: y0 + 3 }, s);
+    text(s, x, y0 + 13, v.toFixed(Math.max(1, xt.digits)), "middle").setAttribute("class", "xtick");
+  }
+  text(s, (x0 + x1) / 2, H - 3, "expected reward", "middle").setAttribute("class", "axis-label");
+  const ylabel = text(s, 0, 0, "density", "middle");
+  ylabel.setAttribute("class", "axis-label");
+  ylabel.setAttribute("transform", `translate(10 ${(y0 + y1) / 2}) rotate(-90)`);
+  // curves: in screen units, so "coincide" means "closer than the stroke is wide"
+  const screen = {};
+  for (const m of names) screen[m] = curves[m].map(([, y]) => sy(y));
+  const curveGroups = coincidingGroups(names, screen, 2.5);
+  const curveDash = dashes(curveGroups, 6);
+  const meanGroups = coincidingGroups(names, Object.fromEntries(names.map(m => [m, [sx(models[m].mean)]])), 2);
+  const meanDash = dashes(meanGroups, 3);
+  const paths = {};
   for (const m of names) {
     const pts = curves[m];
-    const curve = pts.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join("L");
-    const x0 = sx(pts[0][0]).toFixed(1), x1 = sx(pts[pts.length - 1][0]).toFixed(1);
-    el("path", { class: "density", d: `M${x0},${sy(0)}L${curve}L${x1},${sy(0)}Z`, fill: colorOf(m),
-      stroke: "none", "data-model": m }, s);
-    el("path", { class: "series", d: "M" + curve, stroke: colorOf(m) }, s);
-    const mx = sx(models[m].mean);
-    el("line", { class: "meanline", x1: mx, x2: mx, y1: PAD.t, y2: H - PAD.b, stroke: colorOf(m) }, s);
+    paths[m] = pts.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join("L");
+    const a = sx(pts[0][0]).toFixed(1), b = sx(pts[pts.length - 1][0]).toFixed(1);
+    const fill = el("path", { class: "density", d: `M${a},${sy(0)}L${paths[m]}L${b},${sy(0)}Z`,
+      fill: colorOf(m), stroke: "none", "data-model": m }, s);
+    const k = curveDash[m] ? curveDash[m].group.length : 1;  // a group shades like one curve
+    if (k > 1) fill.style.fillOpacity = (1 - Math.pow(1 - 0.18, 1 / k)).toFixed(3);
   }
-  for (let i = 0; i <= 4; i++) {
-    const x = lo + (hi - lo) * i / 4;
-    text(s, sx(x), H - 6, x.toFixed(2), i === 0 ? "start" : i === 4 ? "end" : "middle");
+  for (const m of names) {
+    const attrs = { class: "curve", d: "M" + paths[m], stroke: colorOf(m), "data-model": m };
+    if (curveDash[m]) Object.assign(attrs, { "stroke-dasharray": curveDash[m].array,
+      "stroke-dashoffset": curveDash[m].offset });
+    el("path", attrs, s);
   }
-  text(s, PAD.l - 4, PAD.t + 8, "pdf", "end");
-  return s;
+  for (const m of names) {
+    const mx = sx(models[m].mean).toFixed(1), md = meanDash[m];
+    el("line", { class: "meanline", x1: mx, x2: mx, y1: y1, y2: y0, stroke: colorOf(m),
+      "stroke-dasharray": md ? md.array : "3 3", "stroke-dashoffset": md ? md.offset : 0,
+      "data-model": m }, s);
+  }
+  return [s, densityLegend(models, names, curveDash, curveGroups)];
+}
+
+// One entry per model (even when its curve is hidden under another) and a note per group of
+// coinciding curves.
+function densityLegend(models, names, curveDash, curveGroups) {
+  const box = document.createElement("div");
+  box.className = "legend";
+  const list = document.createElement("ul");
+  for (const m of names) {
+    const d = models[m];
+    const li = document.createElement("li");
+    li.dataset.model = m;
+    const sample = el("svg", { viewBox: "0 0 24 8", width: 24, height: 8, class: "sample" });
+    const line = el("line", { x1: 0, x2: 24, y1: 4, y2: 4, stroke: colorOf(m), "stroke-width": 2.5 }, sample);
+    if (curveDash[m]) line.setAttribute("stroke-dasharray", "4 3");  // "dashed: shares its curve"
+    const name = document.createElement("b");
+    name.textContent = m;
+    const nums = document.createElement("span");
+    nums.className = "params";
+    nums.textContent = `α ${fmt(d.alpha, 1)} β ${fmt(d.beta, 1)} · mean ${fmt(d.mean, 3)}`;
+    li.append(sample, name, nums);
+    if (curveDash[m]) li.classList.add("coincides");
+    list.appendChild(li);
+  }
+  box.appendChild(list);
+  for (const g of curveGroups.filter(g => g.length > 1)) {
+    const note = document.createElement("p");
+    note.className = "coincide";
+    note.dataset.models = g.join(" ");
+    note.textContent = `curves of ${listNames(g)} coincide (drawn as alternating dashes)`;
+    box.appendChild(note);
+  }
+  return box;
 }
 
 // A time series per model from the history: value(point) -> number | null.
@@ -145,12 +256,12 @@ function seriesChart(id, route, models, value, { yMax, unit, stacked } = {}) {
   return s;
 }
 
-function chart(title, node) {
+function chart(title, ...nodes) {
   const div = document.createElement("div");
   div.className = "chart";
   const h = document.createElement("h3");
   h.textContent = title;
-  div.append(h, node);
+  div.append(h, ...nodes.flat());
   return div;
 }
 
