@@ -142,11 +142,13 @@ def assert_density_scale_and_legend(html: str, models: dict[str, dict]) -> None:
     """The density chart has a scale (density ticks, reward ticks, axis labels) and a legend
     entry per model with its alpha, beta and mean, whether or not its curve is hidden."""
     chart = density_chart(html)
-    yticks = [float(v) for v in re.findall(r'<text [^>]*class="ytick"[^>]*>([0-9.]+)</text>', chart)]
+    tick = r'<text [^>]*class="{}"[^>]*>([0-9.]+)</text>'
+    yticks = [float(v) for v in re.findall(tick.format("ytick"), chart)]
     assert len(yticks) >= 2 and yticks[0] == 0 and yticks == sorted(yticks), yticks
     assert yticks[-1] > 0
-    xticks = [float(v) for v in re.findall(r'<text [^>]*class="xtick"[^>]*>([0-9.]+)</text>', chart)]
-    assert len(xticks) >= 3 and all(0 <= v <= 1 for v in xticks) and xticks == sorted(xticks), xticks
+    xticks = [float(v) for v in re.findall(tick.format("xtick"), chart)]
+    assert len(xticks) >= 3 and all(0 <= v <= 1 for v in xticks), xticks
+    assert xticks == sorted(xticks), xticks
     labels = re.findall(r'<text [^>]*class="axis-label"[^>]*>([^<]+)</text>', chart)
     assert sorted(labels) == ["density", "expected reward"], labels
     for model, m in models.items():
