@@ -28,20 +28,26 @@ def test_check_config_ok_and_bad(tmp_path: Path) -> None:
     assert "routes.auto.fallback: unknown model 'gpt4o'" in result.stderr
 
 
-def test_serve_default_config_answers_the_openai_sdk() -> None:
+def serve(cwd: Path | None = None) -> tuple[subprocess.Popen[str], int]:
+    """`bayesgate serve` on a free port, once it answers /healthz."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    return proc, port
+
+
+def test_serve_default_config_answers_the_openai_sdk() -> None:
+    proc, port = serve()
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x")
         answer = client.chat.completions.create(model="auto",
                                                 messages=[{"role": "user", "content": "hi"}])
@@ -75,20 +81,8 @@ def test_version_and_help() -> None:
 
 
 def test_serve_outside_the_repository_uses_the_shipped_config(tmp_path: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--port", str(port)],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    proc, port = serve(cwd=tmp_path)
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
         answer = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions",
                             json={"model": "auto", "messages": [{"role": "user", "content": "x"}]})
         assert answer.status_code == 200
