@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from support.clock import Clock
 
 from gateway.config import RouteConfig, loads
 from gateway.routing.availability import Availability
@@ -18,24 +19,6 @@ routes:
          breaker: {consecutive_failures: 2, cooldown_s: 10, min_requests: 100}}
   plain: {candidates: [a, b]}
 """
-
-
-class Clock:
-    def __init__(self, t: float = 1000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(clock: Clock) -> MemoryStore:
-    return MemoryStore(clock=clock)
 
 
 @pytest.fixture

@@ -25,14 +25,6 @@ routes:
 """
 
 
-class Clock:
-    def __init__(self, t: float = 1000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
 @pytest.fixture
 def config() -> Config:
     return loads(CONFIG, env={})
@@ -41,16 +33,6 @@ def config() -> Config:
 @pytest.fixture
 def route(config: Config) -> RouteConfig:
     return config.routes["auto"]
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(clock: Clock) -> MemoryStore:
-    return MemoryStore(clock=clock)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from support.clock import Clock
 
 from gateway.config import Config, ModelConfig, loads
 from gateway.errors import GatewayError
@@ -33,14 +34,6 @@ routes:
   thrifty: {candidates: [dear, a], cost_weight: 1}
   lavish: {candidates: [dear, a], cost_weight: 0}
 """
-
-
-class Clock:
-    def __init__(self, t: float = 1000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 @dataclass(frozen=True)
