@@ -15,7 +15,6 @@ from gateway.http.app import create_app
 from gateway.http.snapshot import snapshot
 from gateway.runtime import Generation
 from gateway.runtime.server import serving
-from policies.thompson import ThompsonSampling
 
 
 def run(config: Config, *, requests: int, concurrency: int) -> int:
@@ -65,9 +64,7 @@ def untried(gateway: Generation, name: str, *, draws: int = 2000) -> list[str]:
     never = [m for m, row in models.items() if row["selections"] == 0 and not row["shadow"]]
     if not never:
         return []
-    policy = ThompsonSampling(cost_weight=route.cost_weight, fallback=route.fallback,
-                              confidence_floor=route.confidence_floor,
-                              exploration=route.exploration)
+    policy = gateway.router.policy(name)
     now = gateway.clock()
     arms = gateway.router.arms(route, now=now)
     rng = np.random.default_rng(0)

@@ -49,6 +49,10 @@ class Router:
             confidence_floor=route.confidence_floor, exploration=route.exploration)
             for name, route in config.routes.items()}
 
+    def policy(self, route: str) -> ThompsonSampling:
+        """The route's policy, as plan() runs it (for tools that ask "how often would it")."""
+        return self._policies[route]
+
     def candidates(self, route: RouteConfig) -> tuple[str, ...]:
         """The live candidates: the configured ones, then shadow candidates promoted in the store.
 
