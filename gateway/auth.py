@@ -25,14 +25,19 @@ class KeyCheck:
     def open(self) -> bool:
         return not self._keys
 
-    def check(self, scope: MutableMapping[str, Any]) -> str:
+    def check(self, scope: MutableMapping[str, Any], *, x_api_key: bool = False) -> str:
         """The caller's key name ("" when the gateway is open); raises a 401 GatewayError.
 
-        `scope` is the request's ASGI scope (its raw `headers` are read, nothing else)."""
+        `scope` is the request's ASGI scope (its raw `headers` are read, nothing else).
+        `x_api_key`: the key may also come in an `x-api-key` header (Anthropic's clients)."""
         if not self._keys:
             return ""
         raw = next((bytes(v) for k, v in scope["headers"] if k == b"authorization"), None)
-        if raw is not None and raw[:7].lower() == b"bearer ":
+        alternative = next((bytes(v) for k, v in scope["headers"] if k == b"x-api-key"),
+                           None) if x_api_key else None
+        if alternative is not None and raw is None:
+            offered = alternative.strip()
+        elif raw is not None and raw[:7].lower() == b"bearer ":
             offered = raw[7:].strip()
         elif raw is not None and self._basic and raw[:6].lower() == b"basic ":
             offered = _basic_password(raw[6:].strip())

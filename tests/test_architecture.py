@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("gateway.routing",),
     ("gateway.learning",),
     ("gateway.runtime",),
+    ("gateway.translate",),
     ("gateway.http",),
     ("gateway.cli", "gateway.__main__"),
 )

@@ -197,6 +197,8 @@ class _Parser:
         f = self.fields(raw, "store", {
             "backend": choice(STORE_BACKENDS), "url": string, "prefix": string,
             "sync_interval_s": number(0.01, 60), "max_pending": number(1, integer=True),
+            "documents_ttl_s": number(0, strict_lo=True),
+            "documents_max_bytes": number(0, integer=True),
         })
         url = f.get("url", "")
         if url and not url.startswith(("redis://", "rediss://", "unix://")):

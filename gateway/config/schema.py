@@ -50,6 +50,10 @@ class StoreConfig:
     prefix: str = "bayesgate"
     sync_interval_s: float = 0.25
     max_pending: int = 100_000
+    # Stored Responses API responses (previous_response_id): how long they are kept, and the
+    # most this process holds of them (the memory store, or a Redis replica's local copy).
+    documents_ttl_s: float = 86_400.0
+    documents_max_bytes: int = 64_000_000
 
 
 @dataclass(frozen=True, slots=True)

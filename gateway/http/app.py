@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from gateway.config import Config
 from gateway.errors import GatewayError, method_not_allowed, no_such_endpoint
-from gateway.http import dashboard, views
+from gateway.http import dashboard, messages, responses, views
 from gateway.http.asgi import Endpoint, Receive, Scope, Send
 from gateway.http.audit import ErrorAudit
 from gateway.http.chat import chat_completions
@@ -32,7 +32,14 @@ from gateway.http.openapi import openapi
 from gateway.http.snapshot import snapshot
 from gateway.runtime import Generation, running
 
-_CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
+# The front doors' POST paths (with and without /v1, as clients' base URLs differ): each
+# handler answers and reports its own errors, so they skip the middleware stack.
+_DOORS: dict[str, Callable[[Scope, Receive, Send], Any]] = {
+    "/v1/chat/completions": chat_completions, "/chat/completions": chat_completions,
+    "/v1/responses": responses.create, "/responses": responses.create,
+    "/v1/messages": messages.messages, "/messages": messages.messages,
+}
+_SELF_REPORTING = frozenset({*_DOORS, "/v1/messages/count_tokens"})
 _EXPOSED = ["x-bayesgate-route", "x-bayesgate-model", "x-bayesgate-decision",
             "x-bayesgate-overhead-ms"]
 
@@ -56,9 +63,14 @@ def create_app(config: Config, *, seed: int | None = None,
 
     routes = [
         Route("/", views.index, methods=["GET"]),
-        Route("/v1/chat/completions", Endpoint(chat_completions), methods=["POST"]),
-        Route("/chat/completions", Endpoint(chat_completions), methods=["POST"]),
+        *(Route(path, Endpoint(door), methods=["POST"]) for path, door in _DOORS.items()),
+        Route("/v1/responses/{response_id}", responses.retrieve, methods=["GET"]),
+        Route("/v1/responses/{response_id}", responses.delete, methods=["DELETE"]),
+        Route("/v1/responses/{response_id}/input_items", responses.input_items,
+              methods=["GET"]),
+        Route("/v1/messages/count_tokens", Endpoint(messages.count_tokens), methods=["POST"]),
         Route("/v1/models", views.models, methods=["GET"]),
+        Route("/v1/models/{model_id:path}", views.model, methods=["GET"]),
         Route("/healthz", views.healthz, methods=["GET"]),
         Route("/readyz", views.readyz, methods=["GET"]),
         Route("/stats", views.stats, methods=["GET"]),
@@ -66,13 +78,13 @@ def create_app(config: Config, *, seed: int | None = None,
         Route("/openapi.json", openapi, methods=["GET"]),
         *dashboard.routes(),
     ]
-    middleware = [Middleware(CurrentGateway), Middleware(ErrorAudit, skip=_CHAT_PATHS)]
+    middleware = [Middleware(CurrentGateway), Middleware(ErrorAudit, skip=_SELF_REPORTING)]
     if config.server.cors_origins:
         # Off unless configured: browsers may then call with a gateway key (a bearer header,
         # never cookies, so no credentials mode) and read the x-bayesgate-* headers.
         middleware.insert(0, Middleware(
             CORSMiddleware, allow_origins=list(config.server.cors_origins),
-            allow_methods=["GET", "POST"], allow_headers=["*"], allow_credentials=False,
+            allow_methods=["GET", "POST", "DELETE"], allow_headers=["*"], allow_credentials=False,
             expose_headers=_EXPOSED))
     app = GatewayApp(routes=routes, lifespan=lifespan, middleware=middleware,
                      exception_handlers={404: _not_found, 405: _not_allowed,
@@ -83,7 +95,7 @@ def create_app(config: Config, *, seed: int | None = None,
 
 
 class GatewayApp(Starlette):
-    """Starlette, with POST /v1/chat/completions dispatched straight to its handler.
+    """Starlette, with a front door's POST dispatched straight to its handler.
 
     The handler answers every error itself, so the middleware stack (server errors, exception
     handlers, routing) only cost CPU there: about 6% of the gateway's per-request CPU
@@ -94,14 +106,14 @@ class GatewayApp(Starlette):
 
     async def __call__(self, scope: types.Scope, receive: types.Receive,
                        send: types.Send) -> None:
-        if (self.direct_chat and scope["type"] == "http" and scope["method"] == "POST"
-                and scope["path"] in _CHAT_PATHS):
+        door = _DOORS.get(scope["path"]) if scope["type"] == "http" else None
+        if door is not None and self.direct_chat and scope["method"] == "POST":
             scope["app"] = self
             gateway: Generation = self.state.gateway
             scope["state"]["gateway"] = gateway
             gateway.in_flight += 1
             try:
-                await chat_completions(scope, receive, send)
+                await door(scope, receive, send)
             finally:
                 gateway.in_flight -= 1
             return

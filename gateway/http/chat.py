@@ -1,37 +1,19 @@
-"""POST /v1/chat/completions, the chat front door: auth, size limit, parse, plan, then a Call.
+"""POST /v1/chat/completions, the chat front door: the pipeline's own dialect.
 
-A raw ASGI endpoint: the hot path stays a few function calls deep. The Call (pipeline.py)
-fails over and relays; a client that disconnects cancels the upstream call (DisconnectGuard).
-Once the answer is fully sent, the request may be mirrored to a shadow candidate.
+Nothing to translate: the request is checked and passed on, the answer and the chunks are
+written as they came (with `model` set to the configured name), streams end with `[DONE]`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import orjson
 
 from gateway.errors import GatewayError, bad_request
-from gateway.http.asgi import (
-    ClientGone,
-    DisconnectGuard,
-    Receive,
-    Scope,
-    Send,
-    header,
-    read_body,
-    send_error,
-)
-from gateway.http.audit import answered_with_error
-from gateway.http.pipeline import Call
-from gateway.learning.retries import declared_retries
-from gateway.ops import logs
-from gateway.routing.router import Plan
+from gateway.http.asgi import Receive, Scope, Send
+from gateway.http.door import Opened, serve
 from gateway.runtime.state import Generation
-
-perf = time.perf_counter
 
 # Keys a client may not set: they could redirect the call or change its credentials.
 _DROPPED = frozenset({"api_base", "base_url", "api_key", "api_version", "extra_headers",
@@ -39,79 +21,57 @@ _DROPPED = frozenset({"api_base", "base_url", "api_key", "api_version", "extra_h
                       "mock_response", "litellm_params", "azure_ad_token", "deployment_id"})
 
 
+class ChatEvents:
+    __slots__ = ()
+
+    def chunk(self, chunk: dict[str, Any]) -> bytes:
+        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+    def end(self) -> bytes:
+        return b"data: [DONE]\n\n"
+
+    def failed(self, error: GatewayError) -> bytes:
+        return b"data: " + error.body() + b"\n\n"
+
+
+class ChatDialect:
+    door = "chat"
+    keeps = False
+    _events = ChatEvents()
+
+    def answer(self, data: dict[str, Any]) -> bytes:
+        return orjson.dumps(data)
+
+    def events(self, model: str) -> ChatEvents:
+        return self._events
+
+    async def keep(self) -> None:
+        return None
+
+
+class ChatDoor:
+    name = "chat"
+    _dialect = ChatDialect()
+
+    def caller(self, gateway: Generation, scope: Scope) -> str:
+        return gateway.auth.check(scope)
+
+    async def open(self, gateway: Generation, body: bytes, caller: str) -> Opened:
+        return Opened(parse_request(body), self._dialect)
+
+    def error_body(self, error: GatewayError) -> bytes:
+        return error.body()
+
+
+CHAT = ChatDoor()
+
+
 async def chat_completions(scope: Scope, receive: Receive, send: Send) -> None:
-    gateway: Generation = scope["state"]["gateway"]
-    started = perf()
-    request: dict[str, Any] = {}
-    try:
-        caller = gateway.auth.check(scope)
-        request = parse_request(await read_body(scope, receive,
-                                                gateway.config.server.max_body_bytes))
-        plan = gateway.router.plan(request.get("model"))
-    except GatewayError as exc:
-        gateway.stats.requests[str(exc.status)] += 1
-        await send_error(send, exc)
-        _ended(gateway, scope, None, exc.status, started, error=exc, request=request)
-        return
-    except ClientGone:
-        _ended(gateway, scope, None, 499, started)
-        return
-    call = Call(gateway, plan, request, caller=caller, started=started,
-                client_retries=declared_retries(header(scope, b"x-stainless-retry-count")))
-    guard = DisconnectGuard(receive)
-    try:
-        if request.get("stream"):
-            await call.stream(send, guard)
-        else:
-            await call.complete(send, guard)
-    except GatewayError as exc:
-        gateway.stats.requests[str(exc.status)] += 1
-        guard.complete()
-        await send_error(send, exc)
-        _ended(gateway, scope, plan, exc.status, started, caller, error=exc, request=request)
-    except asyncio.CancelledError:
-        if not guard.disconnected:
-            raise
-        # Python 3.11: the cancel came from our own guard, not from shutdown.
-        task = asyncio.current_task()
-        if task is not None:
-            task.uncancel()
-        gateway.stats.client_disconnects += 1
-        _ended(gateway, scope, plan, 499, started, caller)
-    else:
-        # The answer is fully sent: a copy for a shadow candidate can no longer touch it.
-        opt_out = header(scope, b"x-bayesgate-shadow")
-        gateway.shadow.mirror(plan, request,
-                              opted_out=opt_out is not None and opt_out.strip().lower() == b"off")
-    finally:
-        guard.close()
-
-
-def _ended(gateway: Generation, scope: Scope, plan: Plan | None, status: int, started: float,
-           caller: str = "", *, error: GatewayError | None = None,
-           request: dict[str, Any] | None = None) -> None:
-    """A request that got no answer: counted and logged here (answers are, after learning)."""
-    route = plan.route_name if plan is not None else ""
-    decision = plan.decision_id if plan is not None else ""
-    gateway.metrics.failed(route, status)
-    if error is None:  # the client went away: no error was answered
-        logs.request(decision=decision, route=route, model="", status=status,
-                     latency_s=perf() - started, caller=caller)
-        return
-    answered_with_error(gateway, scope, status, latency_s=perf() - started, code=error.code,
-                        requested=(request or {}).get("model"), caller=caller, route=route,
-                        decision=decision, endpoint=scope["path"])  # one of the chat paths
+    await serve(CHAT, scope, receive, send)
 
 
 def parse_request(body: bytes) -> dict[str, Any]:
-    try:
-        request = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise bad_request(f"The request body is not valid JSON: {exc.args[0]}.") from None
-    if not isinstance(request, dict):
-        raise bad_request("The request body must be a JSON object.")
-    if body.count(b"[") + body.count(b"{") > _MAX_DEPTH:
-        _check_depth(request)
+    request = json_object(body)
     messages = request.get("messages")
     if not isinstance(messages, list) or not messages:
         raise bad_request("'messages' is required and must be a non-empty list.",
@@ -122,6 +82,19 @@ def parse_request(body: bytes) -> dict[str, Any]:
         raise bad_request("'stream' must be true or false.", param="stream")
     for key in _DROPPED.intersection(request):
         del request[key]
+    return request
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object, every front door's first check."""
+    try:
+        request = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise bad_request(f"The request body is not valid JSON: {exc.args[0]}.") from None
+    if not isinstance(request, dict):
+        raise bad_request("The request body must be a JSON object.")
+    if body.count(b"[") + body.count(b"{") > _MAX_DEPTH:
+        _check_depth(request)
     return request
 
 

@@ -46,7 +46,7 @@ _CHAT_REQUEST = {
     "properties": {
         "model": {"type": "string", "minLength": 1,
                   "description": "A route (e.g. auto) or a configured model."},
-        "messages": {"type": "array", "minItems": 1, "items": _ref("Message")},
+        "messages": {"type": "array", "minItems": 1, "items": _ref("ChatMessage")},
         "stream": {"type": "boolean", "nullable": True},
         "stream_options": {"type": "object", "nullable": True,
                            "properties": {"include_usage": {"type": "boolean"}}},
@@ -78,6 +78,137 @@ _COMPLETION = {
         "usage": {"type": "object"},
     },
 }
+
+# The request schemas describe what the gateway takes for sure (schemathesis holds it to
+# accepting every body they allow); the translation takes more (items, parts, tool kinds).
+_INPUT_MESSAGE = {"type": "object", "required": ["role", "content"], "properties": {
+    "role": {"type": "string", "enum": ["user", "assistant", "system", "developer"]},
+    "content": {"type": "string"}}}
+
+_RESPONSES_REQUEST = {
+    "type": "object",
+    "required": ["model", "input"],
+    "properties": {
+        "model": {"type": "string", "minLength": 1},
+        "input": {"oneOf": [{"type": "string"},
+                            {"type": "array", "minItems": 1, "items": _INPUT_MESSAGE}]},
+        "instructions": {"type": "string", "nullable": True},
+        "store": {"type": "boolean", "nullable": True},
+        "stream": {"type": "boolean", "nullable": True},
+        "tools": {"type": "array", "items": {
+            "type": "object", "required": ["type", "name"],
+            "properties": {"type": {"type": "string", "enum": ["function"]},
+                           "name": {"type": "string"}, "parameters": {"type": "object"}}}},
+        "tool_choice": {"type": "string", "enum": ["auto", "none", "required"]},
+        "text": {"type": "object", "properties": {"format": {
+            "type": "object", "required": ["type"],
+            "properties": {"type": {"type": "string", "enum": ["text", "json_object"]}}}}},
+        "max_output_tokens": {"type": "integer", "minimum": 1},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+        "metadata": {"type": "object"},
+    },
+    "additionalProperties": True,
+}
+
+_RESPONSE = {
+    "type": "object",
+    "required": ["id", "object", "created_at", "model", "output", "status"],
+    "properties": {"id": {"type": "string"}, "object": {"type": "string", "enum": ["response"]},
+                   "created_at": {"type": "integer"}, "model": {"type": "string"},
+                   "output": {"type": "array", "items": {"type": "object"}},
+                   "status": {"type": "string"}, "usage": {"type": "object", "nullable": True}},
+}
+
+_TEXT_BLOCK = {"type": "object", "required": ["type", "text"], "properties": {
+    "type": {"type": "string", "enum": ["text"]}, "text": {"type": "string"}}}
+_ANTHROPIC_MESSAGES = {"type": "array", "minItems": 1, "items": {
+    "type": "object", "required": ["role", "content"], "properties": {
+        "role": {"type": "string", "enum": ["user", "assistant"]},
+        "content": {"oneOf": [{"type": "string"},
+                              {"type": "array", "items": _TEXT_BLOCK}]}}}}
+
+_MESSAGES_REQUEST = {
+    "type": "object",
+    "required": ["model", "max_tokens", "messages"],
+    "properties": {
+        "model": {"type": "string", "minLength": 1},
+        "max_tokens": {"type": "integer", "minimum": 1},
+        "messages": _ANTHROPIC_MESSAGES,
+        "system": {"oneOf": [{"type": "string"}, {"type": "array", "items": _TEXT_BLOCK}]},
+        "stream": {"type": "boolean"},
+        "tools": {"type": "array", "items": {
+            "type": "object", "required": ["name", "input_schema"],
+            "properties": {"name": {"type": "string"}, "input_schema": {"type": "object"}}}},
+        "tool_choice": {"type": "object", "required": ["type"], "properties": {
+            "type": {"type": "string", "enum": ["auto", "any", "none"]}}},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 1},
+    },
+    "additionalProperties": True,
+}
+
+_ANTHROPIC_ERROR = _json(_ref("AnthropicError"), "An error in Anthropic's format.")
+_MESSAGES_ERRORS = {code: _ANTHROPIC_ERROR for code in ("400", "401", "404", "413", "429",
+                                                        "502", "504")}
+_RESPONSE_ID = [{"name": "response_id", "in": "path", "required": True,
+                 "schema": {"type": "string"}}]
+
+
+def _post(operation: str, request: str, answer: str, errors: dict[str, Any]) -> dict[str, Any]:
+    return {"post": {
+        "operationId": operation, "security": [{"bearer": []}],
+        "requestBody": {"required": True,
+                        "content": {"application/json": {"schema": _ref(request)}}},
+        "responses": {"200": {"description": "The answer: JSON, or server-sent events when "
+                                             "stream is true.",
+                              "content": {"application/json": {"schema": _ref(answer)},
+                                          "text/event-stream": {"schema": {"type": "string"}}}},
+                      **errors}}}
+
+
+_DOOR_ERRORS = {code: _ERROR for code in ("400", "401", "404", "413", "429", "502", "504")}
+
+_DOORS = {
+    "/v1/responses": _post("createResponse", "ResponsesRequest", "Response", _DOOR_ERRORS),
+    "/v1/responses/{response_id}": {
+        "get": {"operationId": "getResponse", "security": [{"bearer": []}],
+                "parameters": _RESPONSE_ID,
+                "responses": {"200": _json(_ref("Response"), "A stored response."),
+                              "404": _ERROR, **_UNAUTHORIZED}},
+        "delete": {"operationId": "deleteResponse", "security": [{"bearer": []}],
+                   "parameters": _RESPONSE_ID,
+                   "responses": {"200": _json({"type": "object", "required": ["id", "deleted"],
+                                               "properties": {"id": {"type": "string"},
+                                                              "deleted": {"type": "boolean"}}},
+                                              "Deleted."), "404": _ERROR, **_UNAUTHORIZED}}},
+    "/v1/responses/{response_id}/input_items": {"get": {
+        "operationId": "listInputItems", "security": [{"bearer": []}],
+        "parameters": _RESPONSE_ID,
+        "responses": {"200": _json({"type": "object", "required": ["object", "data"]},
+                                   "The response's input items."),
+                      "400": _ERROR, "404": _ERROR, **_UNAUTHORIZED}}},
+    "/v1/messages": _post("createMessage", "MessagesRequest", "AnthropicMessage",
+                           _MESSAGES_ERRORS),
+    "/v1/messages/count_tokens": {"post": {
+        "operationId": "countTokens", "security": [{"bearer": []}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["model", "messages"],
+            "properties": {"model": {"type": "string", "minLength": 1},
+                           "messages": _ANTHROPIC_MESSAGES}}}}},
+        "responses": {"200": _json({"type": "object", "required": ["input_tokens"],
+                                    "properties": {"input_tokens": {"type": "integer"}}},
+                                   "An estimate."), "400": _ANTHROPIC_ERROR,
+                      "401": _ANTHROPIC_ERROR, "413": _ANTHROPIC_ERROR}}},
+    "/v1/models/{model_id}": {"get": {
+        "operationId": "retrieveModel", "security": [{"bearer": []}],
+        "parameters": [{"name": "model_id", "in": "path", "required": True,
+                        "schema": {"type": "string"}}],
+        "responses": {"200": _json(_ref("Model"), "A route or a model."), "404": _ERROR,
+                      **_UNAUTHORIZED}}},
+}
+
+_MODEL = {"type": "object", "required": ["id", "object", "owned_by"],
+          "properties": {"id": {"type": "string"}, "object": {"type": "string"},
+                         "created": {"type": "integer"}, "owned_by": {"type": "string"}}}
 
 SPEC: dict[str, Any] = {
     "openapi": "3.0.3",
@@ -133,22 +264,32 @@ SPEC: dict[str, Any] = {
                                        "Per route and model: posterior, counts, circuit."),
                           **_UNAUTHORIZED},
         }},
+        **_DOORS,
     },
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                        "description": "One of server.api_keys (for /stats: "
                                                       "server.admin_keys)."}},
         "schemas": {
-            "Message": _MESSAGE,
+            "ChatMessage": _MESSAGE,
             "ChatRequest": _CHAT_REQUEST,
             "ChatCompletion": _COMPLETION,
             "ModelList": {"type": "object", "required": ["object", "data"], "properties": {
                 "object": {"type": "string", "enum": ["list"]},
-                "data": {"type": "array", "items": {
-                    "type": "object", "required": ["id", "object", "owned_by"],
-                    "properties": {"id": {"type": "string"}, "object": {"type": "string"},
-                                   "created": {"type": "integer"},
-                                   "owned_by": {"type": "string"}}}}}},
+                "data": {"type": "array", "items": _ref("Model")}}},
+            "Model": _MODEL,
+            "ResponsesRequest": _RESPONSES_REQUEST,
+            "Response": _RESPONSE,
+            "MessagesRequest": _MESSAGES_REQUEST,
+            "AnthropicMessage": {"type": "object", "required": ["id", "type", "role", "content",
+                                                                "model"],
+                                 "properties": {"type": {"type": "string", "enum": ["message"]},
+                                                "content": {"type": "array"}}},
+            "AnthropicError": {"type": "object", "required": ["type", "error"], "properties": {
+                "type": {"type": "string", "enum": ["error"]},
+                "error": {"type": "object", "required": ["type", "message"],
+                          "properties": {"type": {"type": "string"},
+                                         "message": {"type": "string"}}}}},
             "Error": {"type": "object", "required": ["error"], "properties": {"error": {
                 "type": "object", "required": ["message", "type", "param", "code"],
                 "properties": {"message": {"type": "string"}, "type": {"type": "string"},

@@ -3,8 +3,10 @@
 `Call` tries the plan's models in order while nothing has reached the client (skipping a model
 whose breaker is open, unless it is the last one left); after the first byte of a stream, a
 failure ends the stream with an OpenAI-style error event. What it measured goes to the learner
-(learning/measure.py) after the answer is sent. A front door parses its dialect, makes a plan
-and hands both to a Call.
+(learning/measure.py) after the answer is sent. A front door translates its dialect to a chat
+request, makes a plan and hands both to a Call, with the `Dialect` that writes the answer back
+in its API's shape: the Call itself only ever sees chat requests, answers and chunks, so every
+front door is routed, measured and learned from alike.
 """
 
 from __future__ import annotations
@@ -14,9 +16,7 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
-
-import orjson
+from typing import Any, Protocol
 
 from gateway.config import ModelConfig
 from gateway.errors import GatewayError, stream_failed, upstream_failed
@@ -32,12 +32,46 @@ log = logging.getLogger("bayesgate.chat")
 perf = time.perf_counter
 
 
+class Events(Protocol):
+    """One stream's answer in a dialect: each chat chunk in, the bytes to send out."""
+
+    def chunk(self, chunk: dict[str, Any]) -> bytes:
+        """The bytes for one chat chunk (b"" when it adds nothing to send yet)."""
+        ...
+
+    def end(self) -> bytes:
+        """The last bytes of a stream that ended properly."""
+        ...
+
+    def failed(self, error: GatewayError) -> bytes:
+        """The last bytes of a stream whose upstream broke after the first byte."""
+        ...
+
+
+class Dialect(Protocol):
+    """How one front door writes the pipeline's chat answers in its API's shape."""
+
+    door: str  # the front door's name, a label in /stats and /metrics
+    keeps: bool  # whether keep() must run before the last byte of an answer
+
+    def answer(self, data: dict[str, Any]) -> bytes:
+        """The JSON body for a chat completion (its `model` already the configured name)."""
+        ...
+
+    def events(self, model: str) -> Events: ...
+
+    async def keep(self) -> None:
+        """Store what was answered (a Responses API `store`), before the client sees the end."""
+        ...
+
+
 class Call:
     """One client request on its way through the candidates."""
 
     def __init__(self, gateway: Generation, plan: Plan, request: dict[str, Any], *, caller: str,
-                 started: float, client_retries: int) -> None:
+                 started: float, client_retries: int, dialect: Dialect) -> None:
         self.gateway = gateway
+        self.dialect = dialect
         self.availability = gateway.live.availability
         self.plan = plan
         self.request = request
@@ -117,11 +151,13 @@ class Call:
                upstream_ok: bool = True) -> None:
         total_s = perf() - self.started
         ttft_s = latency_s if stream else None
-        self.gateway.metrics.answered(self.plan.route_name, model.name, total_s=total_s,
+        door = self.dialect.door
+        self.gateway.metrics.answered(self.plan.route_name, model.name, door, total_s=total_s,
                                       ttft_s=ttft_s, overhead_s=self.overhead_s)
         self._upstream_result(model, success=upstream_ok)
         counters = self.gateway.stats.counters(self.plan.route_name, model.name)
         counters.answers += 1
+        counters.doors[door] += 1
         if problem is not None:
             counters.invalid += 1
         self.gateway.learner.submit(measure.answered(
@@ -169,7 +205,9 @@ class Call:
             elapsed = perf() - began
             self.upstream_s += elapsed
             data["model"] = model.name
-            body = orjson.dumps(data)
+            body = self.dialect.answer(data)
+            if self.dialect.keeps:
+                await self.dialect.keep()
             guard.complete()
             self.gateway.stats.requests["200"] += 1
             await send_json(send, 200, body, self._headers(model))
@@ -208,26 +246,30 @@ class Call:
         tally = StreamTally()
         broken = False
         name = model.name
+        events = self.dialect.events(name)
         try:
             chunk = first
             while True:
                 chunk["model"] = name
                 tally.add(chunk)
-                await send({"type": "http.response.body", "more_body": True,
-                            "body": b"data: " + orjson.dumps(chunk) + b"\n\n"})
+                body = events.chunk(chunk)
+                if body:
+                    await send({"type": "http.response.body", "more_body": True, "body": body})
                 try:
                     chunk = await anext(chunks)
                 except StopAsyncIteration:
                     break
             tally.done = True
+            body = events.end()
+            if self.dialect.keeps:
+                await self.dialect.keep()
             guard.complete()
-            await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
+            await send({"type": "http.response.body", "body": body})
         except ProviderError as exc:
             broken = True  # the upstream failed mid-stream: a failure for its breaker
             error = stream_failed(self.gateway.redact(exc.message))
             guard.complete()
-            await send({"type": "http.response.body",
-                        "body": b"data: " + error.body() + b"\n\n"})
+            await send({"type": "http.response.body", "body": events.failed(error)})
             self.gateway.stats.counters(self.plan.route_name, name).failures += 1
         finally:
             await chunks.aclose()

@@ -39,6 +39,7 @@ def snapshot(gateway: Generation) -> dict[str, Any]:
                 "tokens": {"prompt": counters.prompt_tokens,
                            "completion": counters.completion_tokens},
                 "cost_usd": round(counters.cost_usd, 8),
+                "doors": dict(counters.doors),  # answers by front door
                 "expected_cost_usd": gateway.costs.expected(model),
                 # the last 100 scores and valid answers' latencies (TTFT for streams)
                 "reward_recent": round(sum(rewards) / len(rewards), 4) if rewards else None,
@@ -53,7 +54,8 @@ def snapshot(gateway: Generation) -> dict[str, Any]:
         if route.shadow.candidates:
             routes[name].update(_shadow_route(gateway, name))
     return {"routes": routes, "store": gateway.store.status(),
-            "requests": dict(stats.requests), "client_disconnects": stats.client_disconnects,
+            "requests": dict(stats.requests),
+            "doors": dict(stats.doors), "client_disconnects": stats.client_disconnects,
             "errors": {path: dict(counts) for path, counts in stats.errors.items()},
             "learning_dropped": stats.learning_dropped}
 

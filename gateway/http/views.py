@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from gateway import __version__
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, model_not_found
 from gateway.http.snapshot import snapshot
 from gateway.ops.metrics import CONTENT_TYPE
 from gateway.runtime.state import Generation
@@ -30,16 +30,31 @@ def error_response(request: Request, exc: Exception) -> Response:
                     headers=exc.headers)
 
 
+def _listed(gateway: Generation) -> dict[str, dict[str, Any]]:
+    """id -> OpenAI's model object, for every route and configured model."""
+    config = gateway.config
+    data = {name: {"id": name, "object": "model", "created": _CREATED,
+                   "owned_by": "bayesgate-route"} for name in config.routes}
+    data.update({name: {"id": name, "object": "model", "created": _CREATED,
+                        "owned_by": model.family or config.providers[model.provider].type}
+                 for name, model in config.models.items()})
+    return data
+
+
 async def models(request: Request) -> Response:
     gateway: Generation = request.state.gateway
     gateway.auth.check(request.scope)  # a GatewayError is answered by the app's handler
-    config = gateway.config
-    data = [{"id": name, "object": "model", "created": _CREATED, "owned_by": "bayesgate-route"}
-            for name in config.routes]
-    data += [{"id": name, "object": "model", "created": _CREATED,
-              "owned_by": model.family or config.providers[model.provider].type}
-             for name, model in config.models.items()]
-    return json_response({"object": "list", "data": data})
+    return json_response({"object": "list", "data": list(_listed(gateway).values())})
+
+
+async def model(request: Request) -> Response:
+    """GET /v1/models/{id}: one route or model, in OpenAI's retrieve shape."""
+    gateway: Generation = request.state.gateway
+    gateway.auth.check(request.scope)
+    found = _listed(gateway).get(request.path_params["model_id"])
+    if found is None:
+        raise model_not_found(request.path_params["model_id"])
+    return json_response(found)
 
 
 def endpoints(app: Any) -> list[str]:

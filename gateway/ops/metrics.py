@@ -41,9 +41,10 @@ class Metrics:
         disable_created_metrics()
         self.registry = CollectorRegistry(auto_describe=False)
         r = self.registry
-        self.requests = Counter("bayesgate_requests", "Requests answered, by route, model "
-                                "and HTTP status (499: the client went away).",
-                                ["route", "model", "status"], registry=r)
+        self.requests = Counter("bayesgate_requests", "Requests answered, by route, model, "
+                                "HTTP status (499: the client went away) and front door "
+                                "(chat, responses, messages, embeddings).",
+                                ["route", "model", "status", "door"], registry=r)
         self.duration = Histogram("bayesgate_request_duration_seconds", "Time from the "
                                   "request to the end of the answer.", ["route", "model"],
                                   buckets=_LATENCY, registry=r)
@@ -64,16 +65,17 @@ class Metrics:
             self.reloads.labels(result)
         self._scraped = _Scraped()
         r.register(self._scraped)
-        self._answered: dict[tuple[str, str], tuple[Any, Any, Any, Any]] = {}
+        self._answered: dict[tuple[str, str, str], tuple[Any, Any, Any, Any]] = {}
         self._rewards: dict[tuple[str, str], Any] = {}
 
-    def answered(self, route: str, model: str, *, total_s: float, ttft_s: float | None,
-                 overhead_s: float) -> None:
+    def answered(self, route: str, model: str, door: str, *, total_s: float,
+                 ttft_s: float | None, overhead_s: float) -> None:
         """A 200 answer, observed after its last byte was sent."""
-        children = self._answered.get((route, model))
+        children = self._answered.get((route, model, door))
         if children is None:
-            children = self._answered[(route, model)] = (
-                self.requests.labels(route, model, "200"), self.duration.labels(route, model),
+            children = self._answered[(route, model, door)] = (
+                self.requests.labels(route, model, "200", door),
+                self.duration.labels(route, model),
                 self.ttft.labels(route, model), self.overhead.labels(route))
         count, duration, ttft, overhead = children
         count.inc()
@@ -82,9 +84,9 @@ class Metrics:
             ttft.observe(ttft_s)
         overhead.observe(overhead_s)
 
-    def failed(self, route: str, status: int) -> None:
+    def failed(self, route: str, status: int, door: str) -> None:
         """A request that ended without an answer (error status, or 499 for a disconnect)."""
-        self.requests.labels(route, "", str(status)).inc()
+        self.requests.labels(route, "", str(status), door).inc()
 
     def rewarded(self, route: str, model: str, score: float) -> None:
         child = self._rewards.get((route, model))

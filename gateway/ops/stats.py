@@ -19,6 +19,7 @@ class ModelCounters:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    doors: Counter[str] = field(default_factory=Counter)  # answers by front door
     # The last `RECENT` scores and valid answers' latencies (TTFT for streams), for /stats.
     rewards: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT))
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT))
@@ -30,6 +31,7 @@ class Stats:
     models: dict[tuple[str, str], ModelCounters] = field(default_factory=dict)
     recent: dict[str, deque[str]] = field(default_factory=lambda: defaultdict(deque))
     requests: Counter[str] = field(default_factory=Counter)
+    doors: Counter[str] = field(default_factory=Counter)  # requests by front door
     # path -> status -> requests answered with an error (at most MAX_ERROR_PATHS paths)
     errors: dict[str, Counter[str]] = field(default_factory=dict)
     client_disconnects: int = 0

@@ -7,6 +7,7 @@ to that model; anything else is a 404. No I/O here: selection must never wait on
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from gateway.routing.beliefs import Beliefs
 from gateway.routing.costs import CostModel
 from gateway.store import Store
 from policies.thompson import Arm, ThompsonSampling
+
+log = logging.getLogger("bayesgate.router")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,17 +77,27 @@ class Router:
             arms.append(Arm(name, post.alpha, post.beta, costs[name], available))
         return arms
 
-    def plan(self, requested: object) -> Plan:
+    def plan(self, requested: object, *, stay_on: str | None = None) -> Plan:
+        """`stay_on`: the model that answered the conversation's previous turn (a Responses
+        API chain), tried first while it is a live candidate and available, since prompt
+        caches and reasoning state do not move between models; the policy ranks the rest."""
         if not isinstance(requested, str) or not requested:
             raise bad_request("'model' is required and must be a string.", param="model")
         decision_id = os.urandom(8).hex()
         route = self._config.routes.get(requested)
         if route is not None:
             now = self._clock()
-            decision = self._policies[route.name].select(self.arms(route, now=now),
-                                                         rng=self._rng, now=now)
+            arms = self.arms(route, now=now)
+            decision = self._policies[route.name].select(arms, rng=self._rng, now=now)
+            ranked_names = decision.ranked
+            if stay_on is not None and stay_on != ranked_names[0]:
+                if any(arm.name == stay_on and arm.available for arm in arms):
+                    ranked_names = (stay_on, *(n for n in ranked_names if n != stay_on))
+                else:
+                    log.info("route %s: the conversation's model %s is unavailable, moved to "
+                             "%s", route.name, stay_on, ranked_names[0])
             models = self._config.models
-            ranked = tuple(models[name] for name in decision.ranked[:route.max_attempts])
+            ranked = tuple(models[name] for name in ranked_names[:route.max_attempts])
             return Plan(route, ranked, decision_id)
         model = self._config.models.get(requested)
         if model is not None:

@@ -44,7 +44,7 @@ def build_store(config: Config, clock: Callable[[], float]) -> Store:
         # What to read on the first sync: a restarted replica starts from the fleet's state.
         routes = {name: (*r.candidates, *r.shadow.candidates) for name, r in config.routes.items()}
         return RedisStore(config.store, clock=clock, routes=routes, models=config.models)
-    return MemoryStore(clock=clock)
+    return MemoryStore(clock=clock, documents_max_bytes=config.store.documents_max_bytes)
 
 
 def build_live(config: Config, *, store: Store, rng: np.random.Generator,

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from gateway.store.documents import DocumentStore
 from policies.posterior import Posterior, Prior, updated
 
 
@@ -36,6 +37,11 @@ class Update:
 
 
 class Store(Protocol):
+    @property
+    def documents(self) -> DocumentStore:
+        """Stored responses (awaited: the one part of a store a request may wait on)."""
+        ...
+
     async def start(self) -> None: ...
 
     async def aclose(self) -> None: ...

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from gateway.store.base import Update, apply
+from gateway.store.documents import Documents
 from policies.posterior import Posterior
 
 _MAX_FINGERPRINTS = 200_000  # a memory bound: ~1,600 req/s in a 120 s window
@@ -16,8 +17,10 @@ _MAX_FINGERPRINTS = 200_000  # a memory bound: ~1,600 req/s in a 120 s window
 class MemoryStore:
     """The embedded default: one process, nothing shared, nothing persisted."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.time,
+                 documents_max_bytes: int = 64_000_000) -> None:
         self._clock = clock
+        self.documents = Documents(max_bytes=documents_max_bytes, clock=clock)
         self._posteriors: dict[str, dict[str, Posterior]] = {}
         self._counts: dict[tuple[str, str], int] = {}
         self._fingerprints: dict[str, tuple[str, float]] = {}
@@ -72,4 +75,5 @@ class MemoryStore:
         self._promotions[route] = self.promotions(route) | {model}
 
     def status(self) -> dict[str, Any]:
-        return {"backend": "memory", "state": "ok"}
+        return {"backend": "memory", "state": "ok",
+                "documents": len(self.documents), "documents_bytes": self.documents.size_bytes}

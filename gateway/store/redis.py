@@ -39,6 +39,7 @@ from redis.exceptions import NoScriptError, RedisError
 from gateway.config import StoreConfig
 from gateway.redact import redact_url
 from gateway.store.base import Update, apply
+from gateway.store.documents import Documents, RedisDocuments
 from gateway.store.lua import OPEN_CIRCUIT, UPDATE, Keys
 from policies.posterior import Posterior
 
@@ -93,6 +94,10 @@ class RedisStore:
         self._duplicates = 0  # resent updates that Redis had applied already (and skipped)
         self._ok = False
         self._last_sync = time.monotonic()  # of the last good sync (of start() before one)
+        # Not while degraded: a request would wait out the timeout for each document.
+        self.documents = RedisDocuments(
+            lambda: self._client if self._ok else None, prefix=config.prefix,
+            local=Documents(max_bytes=config.documents_max_bytes, clock=clock))
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -184,7 +189,8 @@ class RedisStore:
         return {"backend": "redis", "state": "ok" if self._ok else "degraded",
                 "pending": self.pending, "dropped": self._dropped,
                 "last_sync_age_s": round(time.monotonic() - self._last_sync, 3),
-                "errors": self._errors, "duplicates_skipped": self._duplicates,
+                "errors": self._errors, "document_errors": self.documents.errors,
+                "duplicates_skipped": self._duplicates,
                 "url": redact_url(self._config.url), "replica": self._replica}
 
     # -- fingerprints --------------------------------------------------------------------------

@@ -28,15 +28,15 @@ def gw() -> Iterator[GatewayThread]:
 def test_an_unknown_path_is_explained_logged_and_counted(
         gw: GatewayThread, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="bayesgate.requests"):
-        answer = httpx.post(f"{gw.url}/v1/responses", json={"model": "auto", "input": "hi"})
+        answer = httpx.post(f"{gw.url}/v1/audio/speech", json={"model": "auto", "input": "hi"})
     assert answer.status_code == 404
     message = answer.json()["error"]["message"]
-    assert message.startswith("No such endpoint: /v1/responses. This gateway serves: ")
+    assert message.startswith("No such endpoint: /v1/audio/speech. This gateway serves: ")
     assert "POST /v1/chat/completions" in message and "GET /v1/models" in message
     line = next(r for r in caplog.records if getattr(r, "fields", {}).get("status") == 404)
-    assert line.fields["path"] == "/v1/responses" and line.fields["method"] == "POST"
+    assert line.fields["path"] == "/v1/audio/speech" and line.fields["method"] == "POST"
     stats = httpx.get(f"{gw.url}/stats").json()
-    assert stats["errors"]["/v1/responses"]["404"] >= 1
+    assert stats["errors"]["/v1/audio/speech"]["404"] >= 1
     metrics = httpx.get(f"{gw.url}/metrics").text
     assert 'bayesgate_http_errors_total{path="unmatched",status="404"}' in metrics
 

@@ -35,7 +35,11 @@ routes: {{auto: {{candidates: [good, other]}}}}
 # pytest 9 ("'Function' object has no attribute '_nodeid'"), so each operation's strategy is
 # driven by hypothesis directly: the same generation and the same checks.
 OPERATIONS = ["POST /v1/chat/completions", "GET /v1/models", "GET /healthz", "GET /readyz",
-              "GET /stats"]
+              "GET /stats", "POST /v1/responses", "GET /v1/responses/{response_id}",
+              "DELETE /v1/responses/{response_id}",
+              "GET /v1/responses/{response_id}/input_items", "POST /v1/messages",
+              "POST /v1/messages/count_tokens", "GET /v1/models/{model_id}"]
+POSTS = ["POST /v1/chat/completions", "POST /v1/responses", "POST /v1/messages"]
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +53,7 @@ def operations(gw: GatewayThread) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("name", "mode"), [(op, GenerationMode.POSITIVE) for op in OPERATIONS]
-                         + [("POST /v1/chat/completions", GenerationMode.NEGATIVE)])
+                         + [(op, GenerationMode.NEGATIVE) for op in POSTS])
 def test_conforms_to_its_openapi(name: str, mode: GenerationMode,
                                  operations: dict[str, Any]) -> None:
     operation = operations[name]
@@ -73,4 +77,6 @@ def test_openapi_is_served_and_lists_the_endpoints(gw: GatewayThread) -> None:
     spec = httpx.get(f"{gw.url}/openapi.json").json()
     assert spec["openapi"].startswith("3.")
     assert set(spec["paths"]) == {"/v1/chat/completions", "/v1/models", "/healthz", "/readyz",
-                                  "/stats"}
+                                  "/stats", "/v1/responses", "/v1/responses/{response_id}",
+                                  "/v1/responses/{response_id}/input_items", "/v1/messages",
+                                  "/v1/messages/count_tokens", "/v1/models/{model_id}"}

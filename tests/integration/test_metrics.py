@@ -99,7 +99,8 @@ def test_every_family_is_exported(gw: GatewayThread) -> None:
           for lbl, v in samples(families["bayesgate_requests"], "bayesgate_requests_total")}
     answered = sum(v for k, v in ok.items() if ("status", "200") in k)
     assert answered == 12
-    assert ok[(("model", ""), ("route", ""), ("status", "404"))] == 1
+    assert ok[(("door", "chat"), ("model", ""), ("route", ""), ("status", "404"))] == 1
+    assert {dict(k)["door"] for k in ok} == {"chat"}
 
     def count(name: str) -> float:
         return sum(v for _, v in samples(families[name], name + "_count"))

@@ -1,0 +1,217 @@
+"""POST /v1/responses and the stored responses: the OpenAI Responses API front door.
+
+A request is translated to chat (gateway/translate/responses_request.py) and answered as a
+`response` (translate/responses_answer.py, translate/responses_events.py). With `store` (the
+default, as OpenAI's) the response, and the conversation that led to it, is kept in the store's
+documents for `store.documents_ttl_s` before its last byte is sent, so `previous_response_id`
+continues the chain on any replica at once. A chain stays on the model that answered its
+previous turn while that model can serve (the router's `stay_on`). A stored response belongs to
+the key that made it: another key's id reads as unknown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.errors import GatewayError, bad_request
+from gateway.http.asgi import Receive, Scope, Send
+from gateway.http.chat import json_object
+from gateway.http.door import Opened, serve
+from gateway.runtime.state import Generation
+from gateway.translate import responses_answer as answers
+from gateway.translate import responses_request as requests
+from gateway.translate.responses_events import ResponsesEvents
+
+Json = dict[str, Any]
+
+
+class ResponsesDialect:
+    door = "responses"
+
+    def __init__(self, gateway: Generation, request: Json, *, caller: str,
+                 conversation: list[Json], own_items: int) -> None:
+        self._gateway = gateway
+        self._request = request
+        self._caller = caller
+        self._conversation = conversation  # earlier turns' items, then this request's input
+        self._own_items = own_items  # how many of them are this request's input
+        self.id = answers.new_id("resp")
+        self.keeps = request.get("store") is not False
+        self.response: Json | None = None
+        self._events: ResponsesEvents | None = None
+        self._namespaces = requests.namespaces(request)
+
+    def _skeleton(self, model: str) -> Json:
+        return answers.skeleton(self._request, response_id=self.id, model=model,
+                                store=self.keeps)
+
+    def answer(self, data: Json) -> bytes:
+        self.response = answers.answer(self._skeleton(data["model"]), data, self._namespaces)
+        return orjson.dumps(self.response)
+
+    def events(self, model: str) -> ResponsesEvents:
+        self._events = ResponsesEvents(self._skeleton(model), self._namespaces)
+        return self._events
+
+    async def keep(self) -> None:
+        response = self.response if self._events is None else self._events.response
+        if response is None:
+            return
+        document = {"owner": self._caller, "response": response, "items": self._conversation,
+                    "own_items": self._own_items}
+        documents = self._gateway.store.documents
+        ttl_s = self._gateway.config.store.documents_ttl_s
+        # Each output item apart too, for clients that refer back to one by id (the Vercel
+        # AI SDK sends `item_reference`s to earlier assistant output).
+        await asyncio.gather(
+            documents.put(self.id, orjson.dumps(document), ttl_s=ttl_s),
+            *(documents.put(f"item:{item['id']}", orjson.dumps(
+                {"owner": self._caller, "response": None, "item": item}), ttl_s=ttl_s)
+              for item in response["output"]))
+
+
+class ResponsesDoor:
+    name = "responses"
+
+    def caller(self, gateway: Generation, scope: Scope) -> str:
+        return gateway.auth.check(scope)
+
+    async def open(self, gateway: Generation, body: bytes, caller: str) -> Opened:
+        request = json_object(body)
+        requests.check_fields(request)
+        if "input" not in request:
+            raise bad_request("'input' is required.", param="input")
+        items = [_with_id(await _referred(gateway, item, caller) if
+                          item.get("type") == "item_reference" else item)
+                 for item in requests.input_items(request["input"])]
+        earlier: list[Json] = []
+        stay_on = None
+        previous = request.get("previous_response_id")
+        if previous is not None:
+            if not isinstance(previous, str):
+                raise bad_request("'previous_response_id' must be a string.",
+                                  param="previous_response_id")
+            document = await _stored(gateway, previous, caller)
+            if document is None:
+                raise GatewayError(400, f"Previous response with id {previous!r} not found "
+                                   "(unknown, expired, deleted, or not stored).",
+                                   param="previous_response_id",
+                                   code="previous_response_not_found")
+            earlier = [*document["items"], *document["response"]["output"]]
+            stay_on = document["response"]["model"]
+        conversation = [*earlier, *items]
+        chat = requests.chat_request(request, conversation)
+        dialect = ResponsesDialect(gateway, request, caller=caller, conversation=conversation,
+                                   own_items=len(items))
+        return Opened(chat, dialect, stay_on)
+
+    def error_body(self, error: GatewayError) -> bytes:
+        return error.body()
+
+
+RESPONSES = ResponsesDoor()
+
+
+async def create(scope: Scope, receive: Receive, send: Send) -> None:
+    await serve(RESPONSES, scope, receive, send)
+
+
+def _with_id(item: Json) -> Json:
+    """An input item as GET /v1/responses/{id}/input_items lists it: with an id, and a
+    message's text as `input_text` parts (the shape OpenAI lists)."""
+    kind = item.get("type", "message")
+    if not isinstance(kind, str):
+        return item  # the translation refuses it, naming the item
+    if kind == "message" and isinstance(item.get("content"), str):
+        item = {**item, "content": [{"type": "input_text", "text": item["content"]}]}
+    if "id" in item:
+        return item
+    prefix = {"message": "msg", "function_call": "fc", "function_call_output": "fco"}.get(
+        kind, "item")
+    return {"id": answers.new_id(prefix), "type": kind, **item}
+
+
+async def _referred(gateway: Generation, reference: Json, caller: str) -> Json:
+    """The stored item an `item_reference` names."""
+    document = await _document(gateway, f"item:{reference.get('id')}", caller)
+    if document is None or not isinstance(document.get("item"), dict):
+        raise GatewayError(400, f"Item with id {reference.get('id')!r} not found (unknown, "
+                           "expired, or not stored).", param="input", code="item_not_found")
+    item: Json = document["item"]
+    return item
+
+
+async def _document(gateway: Generation, key: str, caller: str) -> Json | None:
+    raw = await gateway.store.documents.get(key)
+    if raw is None:
+        return None
+    document: Json = orjson.loads(raw)
+    return document if document.get("owner") == caller else None
+
+
+async def _stored(gateway: Generation, response_id: object, caller: str) -> Json | None:
+    """A stored response's document, if `caller` made it."""
+    if not isinstance(response_id, str) or not response_id.startswith("resp_"):
+        return None
+    document = await _document(gateway, response_id, caller)
+    return document if document is not None and document.get("response") else None
+
+
+def _not_found(response_id: str) -> GatewayError:
+    return GatewayError(404, f"Response with id {response_id!r} not found.",
+                        code="not_found", param="response_id")
+
+
+def _json(data: Json) -> Response:
+    return Response(orjson.dumps(data), media_type="application/json")
+
+
+async def retrieve(request: Request) -> Response:
+    gateway: Generation = request.state.gateway
+    caller = gateway.auth.check(request.scope)
+    response_id = request.path_params["response_id"]
+    document = await _stored(gateway, response_id, caller)
+    if document is None:
+        raise _not_found(response_id)
+    return _json(document["response"])
+
+
+async def delete(request: Request) -> Response:
+    gateway: Generation = request.state.gateway
+    caller = gateway.auth.check(request.scope)
+    response_id = request.path_params["response_id"]
+    if await _stored(gateway, response_id, caller) is None:
+        raise _not_found(response_id)
+    await gateway.store.documents.delete(response_id)
+    return _json({"id": response_id, "object": "response", "deleted": True})
+
+
+async def input_items(request: Request) -> Response:
+    gateway: Generation = request.state.gateway
+    caller = gateway.auth.check(request.scope)
+    response_id = request.path_params["response_id"]
+    document = await _stored(gateway, response_id, caller)
+    if document is None:
+        raise _not_found(response_id)
+    items = document["items"][len(document["items"]) - document["own_items"]:]
+    query = request.query_params
+    if query.get("order", "desc") == "desc":
+        items = items[::-1]
+    after = query.get("after")
+    if after:
+        ids = [item.get("id") for item in items]
+        items = items[ids.index(after) + 1:] if after in ids else []
+    try:
+        limit = min(100, max(1, int(query.get("limit", "20"))))
+    except ValueError:
+        raise bad_request("'limit' must be an integer from 1 to 100.", param="limit") from None
+    page = items[:limit]
+    return _json({"object": "list", "data": page,
+                  "first_id": page[0]["id"] if page else None,
+                  "last_id": page[-1]["id"] if page else None,
+                  "has_more": len(items) > limit})

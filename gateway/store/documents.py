@@ -1,0 +1,138 @@
+"""Stored documents: the Responses API's responses, kept for `previous_response_id` and
+`GET /v1/responses/{id}`, each with a time to live.
+
+`Documents` keeps them in this process, bounded in bytes (the oldest go first) so the memory
+store never grows without limit. `RedisDocuments` keeps them in Redis (so a chain continues on
+any replica) with a bounded local copy of what this replica wrote: while Redis is out, a
+conversation begun here still continues here. Unlike posteriors, a document is written before
+its answer's last byte, so a client that sends the next turn at once finds it anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, Protocol
+
+log = logging.getLogger("bayesgate.store")
+
+_REDIS_TIMEOUT_S = 0.5
+
+
+class DocumentStore(Protocol):
+    async def put(self, key: str, value: bytes, *, ttl_s: float) -> None:
+        """Keep `value`; never raises for store trouble (it is logged)."""
+        ...
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def delete(self, key: str) -> bool:
+        """True when something was deleted."""
+        ...
+
+
+class Documents:
+    """In this process: at most `max_bytes` of values, expired ones dropped as they are met."""
+
+    def __init__(self, *, max_bytes: int, clock: Callable[[], float] = time.time) -> None:
+        self._max_bytes = max_bytes
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        self._bytes = 0
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def put(self, key: str, value: bytes, *, ttl_s: float) -> None:
+        self.keep(key, value, ttl_s=ttl_s)
+
+    def keep(self, key: str, value: bytes, *, ttl_s: float) -> None:
+        if len(value) > self._max_bytes:
+            return  # could never fit: keeping it would only evict everything else
+        self._drop(key)
+        self._entries[key] = (value, self._clock() + ttl_s)
+        self._bytes += len(value)
+        now = self._clock()
+        entries = self._entries
+        # Oldest first: expired ones, then whatever the byte bound needs.
+        while entries:
+            oldest, (data, expiry) = next(iter(entries.items()))
+            if expiry > now and self._bytes <= self._max_bytes:
+                break
+            self._drop(oldest)
+
+    async def get(self, key: str) -> bytes | None:
+        return self.find(key)
+
+    def find(self, key: str) -> bytes | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[1] <= self._clock():
+            self._drop(key)
+            return None
+        return entry[0]
+
+    async def delete(self, key: str) -> bool:
+        return self._drop(key)
+
+    def _drop(self, key: str) -> bool:
+        entry = self._entries.pop(key, None)
+        if entry is None:
+            return False
+        self._bytes -= len(entry[0])
+        return True
+
+
+class RedisDocuments:
+    """In Redis under `prefix:doc:<key>`, with `local` holding what this replica wrote."""
+
+    def __init__(self, client: Callable[[], Any], *, prefix: str, local: Documents) -> None:
+        self._client = client  # the store's current redis client, or None before start()
+        self._prefix = prefix
+        self.local = local
+        self.errors = 0
+
+    def _key(self, key: str) -> str:
+        return f"{self._prefix}:doc:{key}"
+
+    async def put(self, key: str, value: bytes, *, ttl_s: float) -> None:
+        self.local.keep(key, value, ttl_s=ttl_s)
+        client = self._client()
+        if client is None:
+            return
+        try:
+            async with asyncio.timeout(_REDIS_TIMEOUT_S):
+                await client.set(self._key(key), value, px=max(1, int(ttl_s * 1000)))
+        except Exception as exc:  # any Redis trouble: the local copy serves this replica
+            self.errors += 1
+            log.warning("document %s kept on this replica only, redis failed: %s",
+                        key, type(exc).__name__)
+
+    async def get(self, key: str) -> bytes | None:
+        client = self._client()
+        if client is not None:
+            try:
+                async with asyncio.timeout(_REDIS_TIMEOUT_S):
+                    value = await client.get(self._key(key))
+                return bytes(value) if value is not None else None
+            except Exception as exc:
+                self.errors += 1
+                log.warning("document %s read from this replica, redis failed: %s",
+                            key, type(exc).__name__)
+        return self.local.find(key)
+
+    async def delete(self, key: str) -> bool:
+        deleted = self.local._drop(key)
+        client = self._client()
+        if client is None:
+            return deleted
+        async with asyncio.timeout(_REDIS_TIMEOUT_S):  # the client must hear if it failed
+            return bool(await client.delete(self._key(key))) or deleted

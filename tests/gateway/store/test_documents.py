@@ -1,0 +1,67 @@
+"""Stored documents (Responses API responses): bounded in memory, shared through a real Redis,
+and still served by the replica that wrote them while Redis is out."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from support.clock import Clock
+from support.redis_server import RedisServer
+
+from gateway.config import StoreConfig
+from gateway.store.documents import Documents
+from gateway.store.redis import RedisStore
+
+
+async def test_documents_expire_and_the_oldest_go_past_the_byte_bound() -> None:
+    clock = Clock(1000.0)
+    docs = Documents(max_bytes=100, clock=clock)
+    await docs.put("a", b"x" * 40, ttl_s=10)
+    await docs.put("b", b"y" * 40, ttl_s=10)
+    assert await docs.get("a") == b"x" * 40 and docs.size_bytes == 80
+    await docs.put("c", b"z" * 40, ttl_s=10)  # 120 bytes: "a" goes
+    assert await docs.get("a") is None and await docs.get("b") is not None
+    assert docs.size_bytes == 80 and len(docs) == 2
+    await docs.put("huge", b"h" * 101, ttl_s=10)  # could never fit: not kept, nothing evicted
+    assert await docs.get("huge") is None and len(docs) == 2
+    clock.t += 11
+    assert await docs.get("b") is None and await docs.get("c") is None
+    assert docs.size_bytes == 0
+    await docs.put("d", b"1", ttl_s=5)
+    assert await docs.delete("d") is True and await docs.delete("d") is False
+
+
+async def _connected(store: RedisStore) -> None:
+    deadline = time.monotonic() + 5
+    while store.status()["state"] != "ok":
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+
+
+async def test_redis_documents_are_shared_and_survive_an_outage_locally() -> None:
+    with RedisServer() as server:
+        config = StoreConfig(backend="redis", url=server.url, prefix="d", sync_interval_s=0.02)
+        one, two = (RedisStore(config, routes={"auto": ["m1"]}) for _ in range(2))
+        await one.start()
+        await two.start()
+        try:
+            await _connected(one)
+            await _connected(two)
+            await one.documents.put("resp_1", b"doc", ttl_s=60)
+            assert await two.documents.get("resp_1") == b"doc"  # the other replica reads it
+            assert await two.documents.delete("resp_1") is True
+            assert await one.documents.get("resp_1") is None  # deleted for the fleet
+            await one.documents.put("resp_2", b"kept", ttl_s=60)
+            server.stop()
+            deadline = time.monotonic() + 5
+            while one.status()["state"] == "ok":
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.02)
+            began = time.monotonic()
+            assert await one.documents.get("resp_2") == b"kept"  # from the local copy
+            assert await two.documents.get("resp_2") is None  # never wrote it
+            assert time.monotonic() - began < 0.2  # degraded: no wait on a dead Redis
+        finally:
+            await one.aclose()
+            await two.aclose()
