@@ -20,6 +20,9 @@ from urllib.parse import urlsplit
 
 import httptools
 
+# How a stream that ended properly ends, per API: chat, Responses, Anthropic Messages.
+STREAM_ENDS = (b"data: [DONE]", b"event: response.completed", b"event: message_stop")
+
 
 class Conn(asyncio.Protocol):
     def __init__(self, run: Run) -> None:
@@ -28,6 +31,7 @@ class Conn(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.sent = 0.0
         self.tail = b""
+        self.ended = False
         self.lost = run.loop.create_future()
 
     # asyncio callbacks
@@ -48,8 +52,10 @@ class Conn(asyncio.Protocol):
 
     # httptools callbacks
     def on_body(self, body: bytes) -> None:
-        if self.run.stream:
-            self.tail = (self.tail + body)[-64:]
+        if self.run.stream and not self.ended:
+            window = self.tail + body
+            self.ended = any(marker in window for marker in STREAM_ENDS)
+            self.tail = window[-32:]
 
     def on_message_complete(self) -> None:
         run = self.run
@@ -57,11 +63,12 @@ class Conn(asyncio.Protocol):
         status = self.parser.get_status_code()
         if status != 200:
             run.errors["status"] += 1
-        elif run.stream and b"data: [DONE]" not in self.tail:
+        elif run.stream and not self.ended:
             run.errors["stream"] += 1
         elif now <= run.deadline:
             run.latencies.append(now - self.sent)
         self.tail = b""
+        self.ended = False
         if now < run.deadline and self.parser.should_keep_alive():
             self.send()
         else:

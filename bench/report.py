@@ -8,7 +8,7 @@ from collections import defaultdict
 
 # The goals of issue 7, checked for bayesgate when it ran.
 GOALS = {"cpu_vs_litellm": 1 / 15, "cpu_vs_bare": 1.5, "added_p50_ms": 2.0, "added_p99_ms": 5.0,
-         "startup_s": 1.5, "rss_mb": 100.0}
+         "startup_s": 1.5, "rss_mb": 100.0, "translation_ms": 0.15}
 
 
 def _median(values: list[float]) -> float:
@@ -65,7 +65,17 @@ def ratios(summary: dict) -> dict:
                 r[f"{s}.rps_over_litellm"] = m["rps"] / lit["rps"]
             if bare and t != "bare":
                 r[f"{s}.cpu_per_req_over_bare"] = m["cpu_ms_per_req"] / bare["cpu_ms_per_req"]
+    # The other front doors against their chat twin: what the translation adds.
+    for door, twin in TRANSLATIONS.items():
+        m, chat = summary.get(door, {}).get("bayesgate"), summary.get(twin, {}).get("bayesgate")
+        if m and chat:
+            res.setdefault("bayesgate", {})[f"{door}.cpu_ms_over_chat"] = \
+                m["cpu_ms_per_req"] - chat["cpu_ms_per_req"]
     return res
+
+
+TRANSLATIONS = {"responses": "sat", "responses_stream": "stream", "messages": "sat",
+                "messages_stream": "stream"}
 
 
 def _f(v: float, digits: int = 2) -> str:
@@ -114,6 +124,10 @@ def markdown(run: dict) -> str:
                              f"than LiteLLM, {r[f'{s}.rps_over_litellm']:.1f}x its req/s")
             if f"{s}.cpu_per_req_over_bare" in r:
                 parts.append(f"{s}: {r[f'{s}.cpu_per_req_over_bare']:.2f}x bare's CPU/req")
+        for door, twin in TRANSLATIONS.items():
+            if f"{door}.cpu_ms_over_chat" in r:
+                parts.append(f"{door}: {r[f'{door}.cpu_ms_over_chat'] * 1000:+.0f} us CPU/req "
+                             f"over {twin}")
         if parts:
             lines.append(f"- {t}: " + "; ".join(parts))
     if run.get("goals"):
@@ -149,6 +163,11 @@ def goals(summary: dict, per_target: dict) -> list[dict]:
     if g:
         add("d50c16: added p50 ms", g["added_p50_ms"], GOALS["added_p50_ms"], le=False)
         add("d50c16: added p99 ms", g["added_p99_ms"], GOALS["added_p99_ms"], le=False)
+    for door, twin in TRANSLATIONS.items():
+        m, chat = summary.get(door, {}).get("bayesgate"), summary.get(twin, {}).get("bayesgate")
+        if m and chat:
+            add(f"{door}: CPU ms/req over {twin} (the translation)",
+                m["cpu_ms_per_req"] - chat["cpu_ms_per_req"], GOALS["translation_ms"])
     info = per_target["bayesgate"]
     add("startup s", info["startup_s"], GOALS["startup_s"], le=False)
     add("peak RSS MB", info["peak_rss_mb"], GOALS["rss_mb"], le=False)

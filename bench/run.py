@@ -42,7 +42,19 @@ SCENARIOS = {
                "label": "SSE, 0 ms upstream, 64 conns"},
     "serial": {"stream": False, "delay_ms": 0, "conns": 1,
                "label": "0 ms upstream, 1 conn"},
+    # The other front doors (bayesgate only), each against its chat twin above (sat, stream):
+    # what the translation costs.
+    "responses": {"stream": False, "delay_ms": 0, "conns": 64, "door": "responses",
+                  "label": "POST /v1/responses, 0 ms upstream, 64 conns"},
+    "responses_stream": {"stream": True, "delay_ms": 0, "conns": 64, "door": "responses",
+                         "label": "/v1/responses SSE, 0 ms upstream, 64 conns"},
+    "messages": {"stream": False, "delay_ms": 0, "conns": 64, "door": "messages",
+                 "label": "POST /v1/messages, 0 ms upstream, 64 conns"},
+    "messages_stream": {"stream": True, "delay_ms": 0, "conns": 64, "door": "messages",
+                        "label": "/v1/messages SSE, 0 ms upstream, 64 conns"},
 }
+DOOR_PATHS = {"chat": "/v1/chat/completions", "responses": "/v1/responses",
+              "messages": "/v1/messages"}
 ALL_TARGETS = ["direct", "bare", "litellm", "bayesgate"]
 
 
@@ -88,12 +100,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def body_for(model: str, *, stream: bool) -> bytes:
+def body_for(model: str, *, stream: bool, door: str = "chat") -> bytes:
+    """The same question in each front door's dialect."""
+    question = "Say hello in five words."
     req: dict = {"model": model, "max_tokens": 16,
-                 "messages": [{"role": "user", "content": "Say hello in five words."}]}
+                 "messages": [{"role": "user", "content": question}]}
+    if door == "responses":  # streams get usage without asking
+        req = {"model": model, "max_output_tokens": 16, "input": question}
     if stream:
         req["stream"] = True
-        req["stream_options"] = {"include_usage": True}
+        if door == "chat":
+            req["stream_options"] = {"include_usage": True}
     return json.dumps(req, separators=(",", ":")).encode()
 
 
@@ -268,9 +285,10 @@ class Bench:
             self.info[t.name]["idle_cpu_ms_per_s"] = (p.cpu_s() - before[t.name]) * 1000 / idle
 
     def load(self, target: tg.Target, *, stream: bool, conns: int, duration: float,
-             tag: str) -> dict:
-        return load.run_cell(tool=self.tool, url=target.url,
-                             body=body_for(target.model, stream=stream),
+             tag: str, door: str = "chat") -> dict:
+        url = target.url.replace(DOOR_PATHS["chat"], DOOR_PATHS[door])
+        return load.run_cell(tool=self.tool, url=url,
+                             body=body_for(target.model, stream=stream, door=door),
                              headers=target.headers(), connections=conns, duration_s=duration,
                              workdir=self.workdir, tag=f"{target.name}-{tag}",
                              cpus=self.side_cpus)
@@ -282,7 +300,8 @@ class Bench:
         n0, cpu0, up0 = upstream_requests(self.upstream_port), proc.cpu_s(), self.upstream.cpu_s()
         busy0 = machine_busy_s()
         res = self.load(target, stream=sc["stream"], conns=sc["conns"],
-                        duration=self.args.duration, tag=scenario)
+                        duration=self.args.duration, tag=scenario,
+                        door=sc.get("door", "chat"))
         up1, busy1, mid = self.upstream.cpu_s(), machine_busy_s(), proc.cpu_s()
         # CPU that neither the server, the upstream nor the load generator used: other work on
         # the machine competing for the 2 cores during this cell.
@@ -316,6 +335,8 @@ class Bench:
             print(f"round {rnd}/{self.args.rounds}", flush=True)
             for scenario in self.args.scenarios:
                 for target, proc in list(self.live):
+                    if "door" in SCENARIOS[scenario] and target.name != "bayesgate":
+                        continue  # only bayesgate has the other front doors
                     try:
                         if proc is not None and not proc.alive():
                             raise RuntimeError(f"exited ({proc.popen.returncode}):\n"

@@ -53,7 +53,7 @@ class StoreConfig:
     # Stored Responses API responses (previous_response_id): how long they are kept, and the
     # most this process holds of them (the memory store, or a Redis replica's local copy).
     documents_ttl_s: float = 86_400.0
-    documents_max_bytes: int = 64_000_000
+    documents_max_bytes: int = 16_000_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,6 @@ the key that made it: another key's id reads as unknown.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import orjson
@@ -67,12 +66,12 @@ class ResponsesDialect:
         documents = self._gateway.store.documents
         ttl_s = self._gateway.config.store.documents_ttl_s
         # Each output item apart too, for clients that refer back to one by id (the Vercel
-        # AI SDK sends `item_reference`s to earlier assistant output).
-        await asyncio.gather(
-            documents.put(self.id, orjson.dumps(document), ttl_s=ttl_s),
-            *(documents.put(f"item:{item['id']}", orjson.dumps(
+        # AI SDK sends `item_reference`s to earlier assistant output). One after the other:
+        # asyncio.gather's tasks cost 50 us here, more than the writes to the memory store.
+        await documents.put(self.id, orjson.dumps(document), ttl_s=ttl_s)
+        for item in response["output"]:
+            await documents.put(f"item:{item['id']}", orjson.dumps(
                 {"owner": self._caller, "response": None, "item": item}), ttl_s=ttl_s)
-              for item in response["output"]))
 
 
 class ResponsesDoor:

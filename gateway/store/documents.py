@@ -20,6 +20,9 @@ from typing import Any, Protocol
 log = logging.getLogger("bayesgate.store")
 
 _REDIS_TIMEOUT_S = 0.5
+# What an entry costs besides its value (the key, the tuple, the dict slot), in bytes: counted
+# against the bound, so that many small documents cannot outgrow it.
+_ENTRY_OVERHEAD = 200
 
 
 class DocumentStore(Protocol):
@@ -35,7 +38,8 @@ class DocumentStore(Protocol):
 
 
 class Documents:
-    """In this process: at most `max_bytes` of values, expired ones dropped as they are met."""
+    """In this process: at most `max_bytes` (values, keys and a per-entry overhead), the oldest
+    dropped first; expired ones dropped as they are met."""
 
     def __init__(self, *, max_bytes: int, clock: Callable[[], float] = time.time) -> None:
         self._max_bytes = max_bytes
@@ -54,11 +58,11 @@ class Documents:
         self.keep(key, value, ttl_s=ttl_s)
 
     def keep(self, key: str, value: bytes, *, ttl_s: float) -> None:
-        if len(value) > self._max_bytes:
+        if _size(key, value) > self._max_bytes:
             return  # could never fit: keeping it would only evict everything else
         self._drop(key)
         self._entries[key] = (value, self._clock() + ttl_s)
-        self._bytes += len(value)
+        self._bytes += _size(key, value)
         now = self._clock()
         entries = self._entries
         # Oldest first: expired ones, then whatever the byte bound needs.
@@ -87,8 +91,12 @@ class Documents:
         entry = self._entries.pop(key, None)
         if entry is None:
             return False
-        self._bytes -= len(entry[0])
+        self._bytes -= _size(key, entry[0])
         return True
+
+
+def _size(key: str, value: bytes) -> int:
+    return len(key) + len(value) + _ENTRY_OVERHEAD
 
 
 class RedisDocuments:

@@ -18,7 +18,7 @@ class MemoryStore:
     """The embedded default: one process, nothing shared, nothing persisted."""
 
     def __init__(self, *, clock: Callable[[], float] = time.time,
-                 documents_max_bytes: int = 64_000_000) -> None:
+                 documents_max_bytes: int = 16_000_000) -> None:
         self._clock = clock
         self.documents = Documents(max_bytes=documents_max_bytes, clock=clock)
         self._posteriors: dict[str, dict[str, Posterior]] = {}

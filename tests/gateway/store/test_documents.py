@@ -16,14 +16,15 @@ from gateway.store.redis import RedisStore
 
 async def test_documents_expire_and_the_oldest_go_past_the_byte_bound() -> None:
     clock = Clock(1000.0)
-    docs = Documents(max_bytes=100, clock=clock)
+    entry = 1 + 40 + 200  # key, value, the per-entry overhead
+    docs = Documents(max_bytes=2 * entry + 10, clock=clock)
     await docs.put("a", b"x" * 40, ttl_s=10)
     await docs.put("b", b"y" * 40, ttl_s=10)
-    assert await docs.get("a") == b"x" * 40 and docs.size_bytes == 80
-    await docs.put("c", b"z" * 40, ttl_s=10)  # 120 bytes: "a" goes
+    assert await docs.get("a") == b"x" * 40 and docs.size_bytes == 2 * entry
+    await docs.put("c", b"z" * 40, ttl_s=10)  # over the bound: "a" goes
     assert await docs.get("a") is None and await docs.get("b") is not None
-    assert docs.size_bytes == 80 and len(docs) == 2
-    await docs.put("huge", b"h" * 101, ttl_s=10)  # could never fit: not kept, nothing evicted
+    assert docs.size_bytes == 2 * entry and len(docs) == 2
+    await docs.put("huge", b"h" * 500, ttl_s=10)  # could never fit: not kept, nothing evicted
     assert await docs.get("huge") is None and len(docs) == 2
     clock.t += 11
     assert await docs.get("b") is None and await docs.get("c") is None
