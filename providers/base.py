@@ -100,3 +100,7 @@ class Provider(Protocol):
     def stream(self, body: Json, *, upstream_model: str) -> AsyncGenerator[Json, None]:
         """The chunks of a streaming completion; raises UpstreamInvalid if it ends early."""
         ...
+
+    async def embed(self, body: Json, *, upstream_model: str) -> Json:
+        """An embeddings answer (POST /v1/embeddings) as OpenAI's JSON."""
+        ...

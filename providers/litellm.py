@@ -31,6 +31,7 @@ _PASSED = frozenset({
     "parallel_tool_calls", "response_format", "seed", "logprobs", "top_logprobs",
     "stream_options", "reasoning_effort",
 })
+_EMBEDDING_PASSED = frozenset({"input", "dimensions", "encoding_format", "user"})
 
 
 class LiteLLMProvider:
@@ -79,6 +80,19 @@ class LiteLLMProvider:
     async def complete(self, body: Json, *, upstream_model: str) -> Json:
         try:
             response = await self._litellm.acompletion(**self._kwargs(body, upstream_model))
+        except Exception as exc:
+            raise self._map(exc) from exc
+        return _as_dict(response)
+
+    async def embed(self, body: Json, *, upstream_model: str) -> Json:
+        kwargs = {k: v for k, v in body.items() if k in _EMBEDDING_PASSED}
+        kwargs.update(model=upstream_model, timeout=self._timeout_s)
+        if self._api_key:
+            kwargs["api_key"] = self._api_key
+        if self._base_url:
+            kwargs["api_base"] = self._base_url
+        try:
+            response = await self._litellm.aembedding(**kwargs)
         except Exception as exc:
             raise self._map(exc) from exc
         return _as_dict(response)

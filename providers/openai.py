@@ -48,6 +48,7 @@ class OpenAIProvider:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         self._url = base_url.rstrip("/") + "/chat/completions"
+        self._embeddings_url = base_url.rstrip("/") + "/embeddings"
         self._headers = {"content-type": "application/json", "accept-encoding": "identity"}
         self._headers.update(headers or {})
         if api_key:
@@ -77,7 +78,8 @@ class OpenAIProvider:
         if self._session is not None:
             await self._session.close()
 
-    def _post(self, body: Json, upstream_model: str, *, stream: bool) -> Any:
+    def _post(self, body: Json, upstream_model: str, *, stream: bool,
+              url: str | None = None) -> Any:
         assert self._session is not None, "provider used before start()"
         payload = dict(body)
         payload["model"] = upstream_model
@@ -86,12 +88,15 @@ class OpenAIProvider:
                                          sock_read=self._timeout_s) if stream else
                    aiohttp.ClientTimeout(total=self._timeout_s,
                                          sock_connect=self._connect_timeout_s))
-        return self._session.post(self._url, data=orjson.dumps(payload), headers=self._headers,
-                                  timeout=timeout)
+        return self._session.post(url or self._url, data=orjson.dumps(payload),
+                                  headers=self._headers, timeout=timeout)
 
-    async def complete(self, body: Json, *, upstream_model: str) -> Json:
+    async def embed(self, body: Json, *, upstream_model: str) -> Json:
+        return await self.complete(body, upstream_model=upstream_model, url=self._embeddings_url)
+
+    async def complete(self, body: Json, *, upstream_model: str, url: str | None = None) -> Json:
         with mapped_errors():
-            async with self._post(body, upstream_model, stream=False) as resp:
+            async with self._post(body, upstream_model, stream=False, url=url) as resp:
                 raw = await resp.read()
                 if resp.status != 200:
                     raise _status_error(resp, raw)

@@ -23,6 +23,7 @@ sequential requests answers the same each time.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 import time
@@ -176,6 +177,23 @@ class SimulatedProvider:
             "usage": _usage(body, reply.tokens),
         }
 
+    async def embed(self, body: Json, *, upstream_model: str) -> Json:
+        """One vector per input, the same for the same text (a hash seeds it), unit length;
+        an invalid answer leaves the vectors out."""
+        spec, delay, invalid = self._draw(upstream_model)
+        raw = body.get("input")
+        inputs = [raw] if isinstance(raw, str) or (isinstance(raw, list) and raw and
+                                                   isinstance(raw[0], int)) else raw or []
+        dimensions = body.get("dimensions")
+        size = dimensions if isinstance(dimensions, int) else 16
+        await asyncio.sleep(delay)
+        data = [] if invalid else [{"object": "embedding", "index": i,
+                                    "embedding": _vector(str(text), max(1, min(size, 4096)))}
+                                   for i, text in enumerate(inputs)]
+        tokens = max(1, sum(len(str(text)) for text in inputs) // 4)
+        return {"object": "list", "data": data, "model": upstream_model,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
     async def stream(self, body: Json, *, upstream_model: str) -> AsyncGenerator[Json, None]:
         spec, delay, invalid = self._draw(upstream_model)
         reply = self._reply(body, spec, invalid=invalid)
@@ -209,6 +227,12 @@ class SimulatedProvider:
             usage["choices"] = []
             usage["usage"] = _usage(body, reply.tokens)
             yield usage
+
+
+def _vector(text: str, size: int) -> list[float]:
+    seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+    values = np.random.default_rng(seed).normal(size=size)
+    return [round(float(v), 6) for v in values / np.linalg.norm(values)]
 
 
 def _pieces(text: str, count: int) -> list[str]:

@@ -9,6 +9,7 @@
     chat       POST /v1/chat/completions, the pipeline's own dialect
     responses  POST /v1/responses and the stored responses (GET, DELETE, input_items)
     messages   POST /v1/messages and /v1/messages/count_tokens (Anthropic)
+    embeddings POST /v1/embeddings (provider.embed; no retry fingerprint, no shadow copies)
     pipeline   Call: failover before the first byte, relay through the door's Dialect,
                measurements to the learner
     views      /v1/models, /v1/models/{id}, /healthz, /readyz, /stats, /metrics

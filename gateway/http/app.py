@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from gateway.config import Config
 from gateway.errors import GatewayError, method_not_allowed, no_such_endpoint
-from gateway.http import dashboard, messages, responses, views
+from gateway.http import dashboard, embeddings, messages, responses, views
 from gateway.http.asgi import Endpoint, Receive, Scope, Send
 from gateway.http.audit import ErrorAudit
 from gateway.http.chat import chat_completions
@@ -38,6 +38,7 @@ _DOORS: dict[str, Callable[[Scope, Receive, Send], Any]] = {
     "/v1/chat/completions": chat_completions, "/chat/completions": chat_completions,
     "/v1/responses": responses.create, "/responses": responses.create,
     "/v1/messages": messages.messages, "/messages": messages.messages,
+    "/v1/embeddings": embeddings.embeddings, "/embeddings": embeddings.embeddings,
 }
 _SELF_REPORTING = frozenset({*_DOORS, "/v1/messages/count_tokens"})
 _EXPOSED = ["x-bayesgate-route", "x-bayesgate-model", "x-bayesgate-decision",

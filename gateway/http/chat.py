@@ -16,7 +16,7 @@ from gateway.http.door import Opened, serve
 from gateway.runtime.state import Generation
 
 # Keys a client may not set: they could redirect the call or change its credentials.
-_DROPPED = frozenset({"api_base", "base_url", "api_key", "api_version", "extra_headers",
+DROPPED = frozenset({"api_base", "base_url", "api_key", "api_version", "extra_headers",
                       "headers", "extra_body", "custom_llm_provider", "organization",
                       "mock_response", "litellm_params", "azure_ad_token", "deployment_id"})
 
@@ -37,6 +37,7 @@ class ChatEvents:
 class ChatDialect:
     door = "chat"
     keeps = False
+    embeddings = False
     _events = ChatEvents()
 
     def answer(self, data: dict[str, Any]) -> bytes:
@@ -80,7 +81,7 @@ def parse_request(body: bytes) -> dict[str, Any]:
         raise bad_request("Each entry of 'messages' must be an object.", param="messages")
     if "stream" in request and not isinstance(request["stream"], bool | None):
         raise bad_request("'stream' must be true or false.", param="stream")
-    for key in _DROPPED.intersection(request):
+    for key in DROPPED.intersection(request):
         del request[key]
     return request
 

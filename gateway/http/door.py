@@ -95,6 +95,8 @@ async def serve(door: Door, scope: Scope, receive: Receive, send: Send) -> None:
         gateway.stats.client_disconnects += 1
         _ended(door, gateway, scope, plan, 499, started, caller)
     else:
+        if opened.dialect.embeddings:
+            return  # shadow candidates are chat models: no copies of embeddings requests
         # The answer is fully sent: a copy for a shadow candidate can no longer touch it.
         opt_out = header(scope, b"x-bayesgate-shadow")
         gateway.shadow.mirror(plan, request,

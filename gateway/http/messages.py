@@ -24,6 +24,7 @@ from gateway.translate.messages_answer import MessagesEvents
 class MessagesDialect:
     door = "messages"
     keeps = False
+    embeddings = False
 
     def answer(self, data: dict[str, Any]) -> bytes:
         return orjson.dumps(messages_answer.message(data))

@@ -103,7 +103,7 @@ _RESPONSES_REQUEST = {
         "text": {"type": "object", "properties": {"format": {
             "type": "object", "required": ["type"],
             "properties": {"type": {"type": "string", "enum": ["text", "json_object"]}}}}},
-        "max_output_tokens": {"type": "integer", "minimum": 1},
+        "max_output_tokens": {"type": "integer", "minimum": 1, "maximum": 2 ** 62},
         "temperature": {"type": "number", "minimum": 0, "maximum": 2},
         "metadata": {"type": "object"},
     },
@@ -132,7 +132,8 @@ _MESSAGES_REQUEST = {
     "required": ["model", "max_tokens", "messages"],
     "properties": {
         "model": {"type": "string", "minLength": 1},
-        "max_tokens": {"type": "integer", "minimum": 1},
+        # orjson reads integers past 64 bits as floats: those are refused as not integers.
+        "max_tokens": {"type": "integer", "minimum": 1, "maximum": 2 ** 62},
         "messages": _ANTHROPIC_MESSAGES,
         "system": {"oneOf": [{"type": "string"}, {"type": "array", "items": _TEXT_BLOCK}]},
         "stream": {"type": "boolean"},
@@ -198,6 +199,8 @@ _DOORS = {
                                     "properties": {"input_tokens": {"type": "integer"}}},
                                    "An estimate."), "400": _ANTHROPIC_ERROR,
                       "401": _ANTHROPIC_ERROR, "413": _ANTHROPIC_ERROR}}},
+    "/v1/embeddings": _post("createEmbedding", "EmbeddingsRequest", "EmbeddingList",
+                            _DOOR_ERRORS),
     "/v1/models/{model_id}": {"get": {
         "operationId": "retrieveModel", "security": [{"bearer": []}],
         "parameters": [{"name": "model_id", "in": "path", "required": True,
@@ -279,6 +282,16 @@ SPEC: dict[str, Any] = {
                 "data": {"type": "array", "items": _ref("Model")}}},
             "Model": _MODEL,
             "ResponsesRequest": _RESPONSES_REQUEST,
+            "EmbeddingsRequest": {"type": "object", "required": ["model", "input"],
+                                  "properties": {"model": {"type": "string", "minLength": 1},
+                                                 "input": {"oneOf": [
+                                                     {"type": "string"},
+                                                     {"type": "array", "minItems": 1,
+                                                      "items": {"type": "string"}}]}},
+                                  "additionalProperties": True},
+            "EmbeddingList": {"type": "object", "required": ["object", "data", "model"],
+                              "properties": {"data": {"type": "array"},
+                                             "model": {"type": "string"}}},
             "Response": _RESPONSE,
             "MessagesRequest": _MESSAGES_REQUEST,
             "AnthropicMessage": {"type": "object", "required": ["id", "type", "role", "content",

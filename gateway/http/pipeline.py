@@ -23,7 +23,13 @@ from gateway.errors import GatewayError, stream_failed, upstream_failed
 from gateway.http.asgi import DisconnectGuard, Send, send_json
 from gateway.learning import measure
 from gateway.learning.measure import Finished
-from gateway.learning.validity import StreamTally, check_completion, structural_problem
+from gateway.learning.validity import (
+    StreamTally,
+    check_completion,
+    check_embeddings,
+    embeddings_structural_problem,
+    structural_problem,
+)
 from gateway.routing.router import Plan
 from gateway.runtime.state import Generation
 from providers.base import ProviderError, UpstreamInvalid, UpstreamStatus, UpstreamTimeout
@@ -53,6 +59,7 @@ class Dialect(Protocol):
 
     door: str  # the front door's name, a label in /stats and /metrics
     keeps: bool  # whether keep() must run before the last byte of an answer
+    embeddings: bool  # the request is for embeddings (provider.embed), not a chat completion
 
     def answer(self, data: dict[str, Any]) -> bytes:
         """The JSON body for a chat completion (its `model` already the configured name)."""
@@ -164,7 +171,7 @@ class Call:
             self.plan.route_name, model.name, problem=problem, latency_s=latency_s,
             retries=self.tries.get(model.name, 0) + self.client_retries, usage=usage,
             completion_estimate=completion_estimate, caller=self.caller,
-            messages=self.request.get("messages"),
+            messages=self.request.get("messages"),  # none for embeddings: a repeat is no retry
             finished=Finished(self.plan.decision_id, 200, total_s, ttft_s, self.overhead_s,
                               stream)))
 
@@ -195,8 +202,13 @@ class Call:
             provider = self.gateway.providers[model.provider]
             began = perf()
             try:
-                data = await provider.complete(self.request, upstream_model=model.upstream_name)
-                problem = structural_problem(data)
+                if self.dialect.embeddings:
+                    data = await provider.embed(self.request, upstream_model=model.upstream_name)
+                    problem = embeddings_structural_problem(data)
+                else:
+                    data = await provider.complete(self.request,
+                                                   upstream_model=model.upstream_name)
+                    problem = structural_problem(data)
                 if problem is not None:
                     raise UpstreamInvalid(problem)
             except ProviderError as exc:
@@ -211,7 +223,8 @@ class Call:
             guard.complete()
             self.gateway.stats.requests["200"] += 1
             await send_json(send, 200, body, self._headers(model))
-            self._learn(model, check_completion(data, self.request), elapsed, data.get("usage"))
+            check = check_embeddings if self.dialect.embeddings else check_completion
+            self._learn(model, check(data, self.request), elapsed, data.get("usage"))
             return
         raise self._all_failed(last)
 

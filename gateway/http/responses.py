@@ -21,6 +21,7 @@ from gateway.errors import GatewayError, bad_request
 from gateway.http.asgi import Receive, Scope, Send
 from gateway.http.chat import json_object
 from gateway.http.door import Opened, serve
+from gateway.http.views import json_response
 from gateway.runtime.state import Generation
 from gateway.translate import responses_answer as answers
 from gateway.translate import responses_request as requests
@@ -31,6 +32,7 @@ Json = dict[str, Any]
 
 class ResponsesDialect:
     door = "responses"
+    embeddings = False
 
     def __init__(self, gateway: Generation, request: Json, *, caller: str,
                  conversation: list[Json], own_items: int) -> None:
@@ -166,37 +168,31 @@ def _not_found(response_id: str) -> GatewayError:
                         code="not_found", param="response_id")
 
 
-def _json(data: Json) -> Response:
-    return Response(orjson.dumps(data), media_type="application/json")
+async def _requested(request: Request) -> tuple[Generation, str, Json]:
+    """The gateway, the response id in the path, and its document (a 404 if the caller has
+    none by that id)."""
+    gateway: Generation = request.state.gateway
+    caller = gateway.auth.check(request.scope)
+    response_id = request.path_params["response_id"]
+    document = await _stored(gateway, response_id, caller)
+    if document is None:
+        raise _not_found(response_id)
+    return gateway, response_id, document
 
 
 async def retrieve(request: Request) -> Response:
-    gateway: Generation = request.state.gateway
-    caller = gateway.auth.check(request.scope)
-    response_id = request.path_params["response_id"]
-    document = await _stored(gateway, response_id, caller)
-    if document is None:
-        raise _not_found(response_id)
-    return _json(document["response"])
+    _, _, document = await _requested(request)
+    return json_response(document["response"])
 
 
 async def delete(request: Request) -> Response:
-    gateway: Generation = request.state.gateway
-    caller = gateway.auth.check(request.scope)
-    response_id = request.path_params["response_id"]
-    if await _stored(gateway, response_id, caller) is None:
-        raise _not_found(response_id)
+    gateway, response_id, _ = await _requested(request)
     await gateway.store.documents.delete(response_id)
-    return _json({"id": response_id, "object": "response", "deleted": True})
+    return json_response({"id": response_id, "object": "response", "deleted": True})
 
 
 async def input_items(request: Request) -> Response:
-    gateway: Generation = request.state.gateway
-    caller = gateway.auth.check(request.scope)
-    response_id = request.path_params["response_id"]
-    document = await _stored(gateway, response_id, caller)
-    if document is None:
-        raise _not_found(response_id)
+    _, _, document = await _requested(request)
     items = document["items"][len(document["items"]) - document["own_items"]:]
     query = request.query_params
     if query.get("order", "desc") == "desc":
@@ -210,7 +206,7 @@ async def input_items(request: Request) -> Response:
     except ValueError:
         raise bad_request("'limit' must be an integer from 1 to 100.", param="limit") from None
     page = items[:limit]
-    return _json({"object": "list", "data": page,
-                  "first_id": page[0]["id"] if page else None,
-                  "last_id": page[-1]["id"] if page else None,
-                  "has_more": len(items) > limit})
+    return json_response({"object": "list", "data": page,
+                          "first_id": page[0]["id"] if page else None,
+                          "last_id": page[-1]["id"] if page else None,
+                          "has_more": len(items) > limit})

@@ -32,6 +32,31 @@ def check_completion(data: Json, request: Json) -> str | None:
     return reason
 
 
+def check_embeddings(data: Json, request: Json) -> str | None:
+    """None when an embeddings answer has one vector (numbers, or base64 text) per input."""
+    raw = request.get("input")
+    wanted = 1 if isinstance(raw, str) or (isinstance(raw, list) and raw and
+                                           isinstance(raw[0], int)) else len(raw or ())
+    items = data.get("data")
+    if not isinstance(items, list) or len(items) != wanted:
+        return f"{len(items) if isinstance(items, list) else 0} embeddings for {wanted} inputs"
+    for item in items:
+        vector = item.get("embedding") if isinstance(item, dict) else None
+        if isinstance(vector, str) and vector:
+            continue  # encoding_format: base64
+        if not isinstance(vector, list) or not vector or \
+                not all(isinstance(v, int | float) and not isinstance(v, bool) for v in vector):
+            return "an embedding that is not a list of numbers"
+    return None
+
+
+def embeddings_structural_problem(data: Json) -> str | None:
+    """An embeddings 200 that cannot be passed on at all (no `data` list): worth failing over."""
+    if not isinstance(data.get("data"), list):
+        return "upstream answered 200 without a data list"
+    return None
+
+
 def structural_problem(data: Json) -> str | None:
     """A 200 answer that cannot be passed on at all (no choices): worth failing over."""
     choices = data.get("choices")

@@ -38,8 +38,10 @@ OPERATIONS = ["POST /v1/chat/completions", "GET /v1/models", "GET /healthz", "GE
               "GET /stats", "POST /v1/responses", "GET /v1/responses/{response_id}",
               "DELETE /v1/responses/{response_id}",
               "GET /v1/responses/{response_id}/input_items", "POST /v1/messages",
-              "POST /v1/messages/count_tokens", "GET /v1/models/{model_id}"]
-POSTS = ["POST /v1/chat/completions", "POST /v1/responses", "POST /v1/messages"]
+              "POST /v1/messages/count_tokens", "GET /v1/models/{model_id}",
+              "POST /v1/embeddings"]
+POSTS = ["POST /v1/chat/completions", "POST /v1/responses", "POST /v1/messages",
+         "POST /v1/embeddings"]
 
 
 @pytest.fixture(scope="module")
@@ -79,4 +81,5 @@ def test_openapi_is_served_and_lists_the_endpoints(gw: GatewayThread) -> None:
     assert set(spec["paths"]) == {"/v1/chat/completions", "/v1/models", "/healthz", "/readyz",
                                   "/stats", "/v1/responses", "/v1/responses/{response_id}",
                                   "/v1/responses/{response_id}/input_items", "/v1/messages",
-                                  "/v1/messages/count_tokens", "/v1/models/{model_id}"}
+                                  "/v1/messages/count_tokens", "/v1/models/{model_id}",
+                                  "/v1/embeddings"}

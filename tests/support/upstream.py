@@ -86,6 +86,7 @@ class FakeUpstream:
         self._stop = asyncio.Event()
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", self.port)
@@ -96,6 +97,25 @@ class FakeUpstream:
         await runner.cleanup()
 
     # -- the endpoint --------------------------------------------------------------------------
+
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
+        """Three numbers per input; a model's behaviour's error_rate and status apply."""
+        body = orjson.loads(await request.read())
+        model = body.get("model", "")
+        self.requests.append(Seen(model, {k.lower(): v for k, v in request.headers.items()},
+                                  body))
+        behavior = self._behavior(model)
+        if behavior.error_rate and self._rng.random() < behavior.error_rate:
+            return web.json_response({"error": {"message": f"fake failure of {model}",
+                                                "type": "server_error"}},
+                                     status=behavior.status)
+        raw = body.get("input")
+        inputs = [raw] if isinstance(raw, str) else list(raw or [])
+        return web.json_response({
+            "object": "list", "model": model,
+            "data": [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]}
+                     for i in range(len(inputs))],
+            "usage": {"prompt_tokens": 3 * len(inputs), "total_tokens": 3 * len(inputs)}})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = orjson.loads(await request.read())
