@@ -14,9 +14,12 @@ from gateway.config.schema import (
     LOG_LEVELS,
     PROVIDER_TYPES,
     STORE_BACKENDS,
+    UNMATCHED_CLASS,
+    ClassConfig,
     Config,
     ConfigError,
     DashboardConfig,
+    LearningConfig,
     LoggingConfig,
     ModelConfig,
     PromotionConfig,
@@ -28,6 +31,9 @@ from gateway.config.schema import (
 )
 
 __all__ = [
+    "UNMATCHED_CLASS",
+    "ClassConfig",
+    "LearningConfig",
     "LOG_FORMATS", "LOG_LEVELS", "PROVIDER_TYPES", "STORE_BACKENDS", "Config", "ConfigError",
     "DashboardConfig", "LoggingConfig", "ModelConfig", "PromotionConfig", "ProviderConfig",
     "RouteConfig", "ServerConfig", "ShadowConfig", "StoreConfig", "load", "loads",

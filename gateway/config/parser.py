@@ -35,9 +35,11 @@ from gateway.config.schema import (
     LOG_LEVELS,
     PROVIDER_TYPES,
     STORE_BACKENDS,
+    ClassConfig,
     Config,
     ConfigError,
     DashboardConfig,
+    LearningConfig,
     LoggingConfig,
     ModelConfig,
     PromotionConfig,
@@ -54,6 +56,7 @@ from policies.posterior import Prior
 from policies.reward import RewardConfig
 from providers.simulated import SimModel
 
+_CLASS_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -268,7 +271,10 @@ class _Parser:
             "max_attempts": number(1, 10, integer=True),
             "retry_window_s": number(0),
             "ttft_deadline_s": optional(number(0, strict_lo=True)),
+            "classes": keep, "learning": keep,
         })
+        if "#" in name:
+            self.errors.append(f"{path}: a route name may not contain '#'")
         candidates = f.get("candidates", ())
         if not candidates:
             if "candidates" not in f and not any(e.startswith(f"{path}.candidates")
@@ -290,9 +296,47 @@ class _Parser:
         f["reward"] = self.reward(f.get("reward"), f"{path}.reward")
         f["breaker"] = self.breaker(f.get("breaker"), f"{path}.breaker")
         f.update(self.decay(f.pop("decay", None), f"{path}.decay"))
+        if "classes" in f:
+            f["classes"] = self.classes(f["classes"], f"{path}.classes")
+        f["learning"] = LearningConfig(**self.fields(f.get("learning"), f"{path}.learning", {
+            "class_prior_strength": number(0), "direct_weight": number(0, 1),
+            "caller_share": number(0, 1, strict_lo=True),
+            "caller_window_s": number(0, strict_lo=True)}))
         f.pop("candidates", None)
         f.pop("fallback", None)
         return RouteConfig(name=name, candidates=candidates, fallback=fallback, **f)
+
+    def classes(self, raw: Any, path: str) -> tuple[ClassConfig, ...]:
+        """A list of `{name, when: {...}}` tried in order; `false` or `[]`: no classes."""
+        if raw is False or raw is None or raw == []:
+            return ()
+        if not isinstance(raw, list):
+            self.errors.append(f"{path}: expected a list of classes or false")
+            return ()
+        found: list[ClassConfig] = []
+        for i, item in enumerate(raw):
+            f = self.fields(item, f"{path}[{i}]", {"name": string, "when": keep})
+            name = f.get("name")
+            if name is None:
+                if isinstance(item, dict) and "name" not in item:
+                    self.errors.append(f"{path}[{i}].name: required")
+                continue
+            if not _CLASS_NAME.fullmatch(name):
+                self.errors.append(f"{path}[{i}].name: {name!r} is not a class name (lower-case "
+                                   "letters, digits, '_' and '-', at most 40)")
+                continue
+            if any(c.name == name for c in found):
+                self.errors.append(f"{path}[{i}].name: {name!r} is listed more than once")
+                continue
+            when = self.fields(f.get("when"), f"{path}[{i}].when", {
+                "tools": boolean, "tool_required": boolean, "structured": boolean,
+                "images": boolean, "stream": boolean,
+                "min_prompt_tokens": number(0, integer=True),
+                "max_prompt_tokens": number(0, integer=True), "keywords": str_list})
+            if "keywords" in when:
+                when["keywords"] = tuple(k.lower() for k in when["keywords"] if k)
+            found.append(ClassConfig(name=name, **when))
+        return tuple(found)
 
     def decay(self, raw: Any, path: str) -> dict[str, Any]:
         """`half_life_s: null` turns decay off, and with it the strength cap unless one is set."""

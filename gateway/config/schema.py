@@ -104,6 +104,64 @@ class ShadowConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ClassConfig:
+    """One request class of a route: a request matches when every condition set here holds
+    (a class with none matches every request). The route's classes are tried in order."""
+
+    name: str
+    tools: bool | None = None  # the request declares tools
+    tool_required: bool | None = None  # tool_choice forces a tool call
+    structured: bool | None = None  # response_format json_schema or json_object
+    images: bool | None = None
+    stream: bool | None = None
+    min_prompt_tokens: int | None = None  # the gateway's estimate of the prompt's size
+    max_prompt_tokens: int | None = None
+    keywords: tuple[str, ...] = ()  # any of them in the system or last user message
+
+
+# A request no class matches is of this class.
+UNMATCHED_CLASS = "default"
+
+_CODE_WORDS = ("```", "code", "function", "python", "javascript", "typescript", "golang",
+               "rust ", "java ", "sql", "regex", "bug", "compile", "stack trace",
+               "traceback", "refactor", "def ", "class ", "import ", "#include")
+_MATH_WORDS = ("solve", "equation", "integral", "derivative", "prove", "theorem",
+               "calculate", "probability", "math")
+_EXTRACT_WORDS = ("extract", "parse", "fields from", "list all", "classify", "label ")
+_SUMMARY_WORDS = ("summar", "tl;dr", "translate", "translation", "rewrite", "paraphrase")
+
+# The classes of a route that sets none: features first (they change what a valid answer is),
+# then cheap keyword rules for the task, then everything else.
+DEFAULT_CLASSES: tuple[ClassConfig, ...] = (
+    ClassConfig("tools", tools=True),
+    ClassConfig("structured", structured=True),
+    ClassConfig("code", keywords=_CODE_WORDS),
+    ClassConfig("math", keywords=_MATH_WORDS),
+    ClassConfig("extraction", keywords=_EXTRACT_WORDS),
+    ClassConfig("summary", keywords=_SUMMARY_WORDS),
+    ClassConfig("long", min_prompt_tokens=8000),
+    ClassConfig("chat"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LearningConfig:
+    """What may move a route's posteriors, and how far (`routes.NAME.learning`)."""
+
+    # A class's posterior starts from the route-level evidence, at most this many answers'
+    # worth, and adds its own: a class with little traffic routes on the pooled estimate.
+    class_prior_strength: float = 10.0
+    # Weight of an answer to a request that named the model (not the route) on the routes that
+    # list the model: the client chose the model, not the policy.
+    direct_weight: float = 0.2
+    # One caller may add at most caller_share x max_strength answers' worth of evidence to one
+    # model on the route per caller_window_s (more when other callers add more), so no single
+    # client can flip a route on its own.
+    caller_share: float = 0.5
+    caller_window_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
 class RouteConfig:
     name: str
     candidates: tuple[str, ...]
@@ -121,6 +179,8 @@ class RouteConfig:
     # A stream whose first chunk takes longer is abandoned for the next candidate (not on the
     # last attempt, which has nowhere to go); None: no deadline.
     ttft_deadline_s: float | None = None
+    classes: tuple[ClassConfig, ...] = DEFAULT_CLASSES  # () : one posterior per model
+    learning: LearningConfig = field(default_factory=LearningConfig)
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,7 +67,9 @@ async def serve(door: Door, scope: Scope, receive: Receive, send: Send) -> None:
         body = await read_body(scope, receive, gateway.config.server.max_body_bytes)
         opened = await door.open(gateway, body, caller)
         request = opened.request
-        plan = gateway.router.plan(request.get("model"), stay_on=opened.stay_on)
+        plan = gateway.router.plan(request.get("model"), stay_on=opened.stay_on,
+                                   request=request,
+                                   stated_class=header(scope, b"x-bayesgate-class"))
     except GatewayError as exc:
         await _refuse(door, gateway, scope, send, exc, None, started, request=request)
         return
@@ -93,6 +95,7 @@ async def serve(door: Door, scope: Scope, receive: Receive, send: Send) -> None:
         if task is not None:
             task.uncancel()
         gateway.stats.client_disconnects += 1
+        call.gone()
         _ended(door, gateway, scope, plan, 499, started, caller)
     else:
         if opened.dialect.embeddings:

@@ -3,10 +3,18 @@
 `Call` tries the plan's models in order while nothing has reached the client (skipping a model
 whose breaker is open, unless it is the last one left); after the first byte of a stream, a
 failure ends the stream with an OpenAI-style error event. What it measured goes to the learner
-(learning/measure.py) after the answer is sent. A front door translates its dialect to a chat
-request, makes a plan and hands both to a Call, with the `Dialect` that writes the answer back
-in its API's shape: the Call itself only ever sees chat requests, answers and chunks, so every
-front door is routed, measured and learned from alike.
+(learning/measure.py) after the answer is sent.
+
+What counts against a model: an error, a time-out, an invalid answer; an upstream 4xx about the
+request (400, 404, 413, 422: context too long, a retired model name, tools unsupported) when
+another candidate then accepted the same request (when every candidate rejects it, the request
+is at fault: the client gets the last 4xx and no model is charged); a client that gave up
+waiting past the latency curve's midpoint. A 429 is not a bad answer: the model cools down.
+
+A front door translates its dialect to a chat request, makes a plan and hands both to a Call,
+with the `Dialect` that writes the answer back in its API's shape: the Call itself only ever
+sees chat requests, answers and chunks, so every front door is routed, measured and learned
+from alike.
 """
 
 from __future__ import annotations
@@ -30,12 +38,14 @@ from gateway.learning.validity import (
     embeddings_structural_problem,
     structural_problem,
 )
+from gateway.routing.context import Features
 from gateway.routing.router import Plan
 from gateway.runtime.state import Generation
 from providers.base import ProviderError, UpstreamInvalid, UpstreamStatus, UpstreamTimeout
 
 log = logging.getLogger("bayesgate.chat")
 perf = time.perf_counter
+_RATE_LIMIT_COOLDOWN_S = 1.0  # a 429 without Retry-After: the model goes last this long
 
 
 class Events(Protocol):
@@ -89,6 +99,23 @@ class Call:
         self.overhead_s = 0.0
         self.tries: dict[str, int] = {}
         self.told_to_wait: set[str] = set()  # models that answered with a Retry-After
+        # Upstream 4xx about the request, charged to their models once another one answers.
+        self.rejected: list[tuple[ModelConfig, float]] = []
+        self.in_flight: tuple[ModelConfig, float] | None = None  # awaited model, since when
+        self.context: Features | None = plan.features
+        # Ask every upstream for stream usage (the cost of a stream is learned from it) and
+        # keep the usage chunk from a client that did not ask for one.
+        self.strip_usage = False
+        if request.get("stream") is True:
+            options = request.get("stream_options")
+            if not (isinstance(options, dict) and options.get("include_usage") is True):
+                self.strip_usage = True
+                self.upstream_request = {**request, "stream_options": {
+                    **(options if isinstance(options, dict) else {}), "include_usage": True}}
+            else:
+                self.upstream_request = request
+        else:
+            self.upstream_request = request
 
     def _attempts(self) -> list[ModelConfig]:
         attempts = list(self.plan.attempts)
@@ -99,15 +126,18 @@ class Call:
     def _headers(self, model: ModelConfig) -> list[tuple[bytes, bytes]]:
         self.overhead_s = max(0.0, perf() - self.started - self.upstream_s)
         overhead_ms = self.overhead_s * 1000
-        return [(b"x-bayesgate-route", self.plan.route_name.encode()),
-                (b"x-bayesgate-model", model.name.encode()),
-                (b"x-bayesgate-decision", self.plan.decision_id.encode()),
-                (b"x-bayesgate-overhead-ms", f"{overhead_ms:.3f}".encode())]
+        headers = [(b"x-bayesgate-route", self.plan.route_name.encode()),
+                   (b"x-bayesgate-model", model.name.encode()),
+                   (b"x-bayesgate-decision", self.plan.decision_id.encode()),
+                   (b"x-bayesgate-overhead-ms", f"{overhead_ms:.3f}".encode())]
+        if self.plan.cls:
+            headers.append((b"x-bayesgate-class", self.plan.cls.encode()))
+        return headers
 
     def _count(self, model: ModelConfig, index: int) -> None:
         counters = self.gateway.stats.counters(self.plan.route_name, model.name)
         if index == 0 and self.plan.route is not None:
-            self.gateway.stats.selected(self.plan.route_name, model.name)
+            self.gateway.stats.selected(self.plan.route_name, model.name, self.plan.cls)
         elif index > 0:
             counters.failover_attempts += 1
 
@@ -123,17 +153,36 @@ class Call:
             self.gateway.learner.forget(route.name, model.name)
 
     def _failed(self, model: ModelConfig, exc: ProviderError, elapsed_s: float) -> None:
-        self._upstream_result(model, success=False)
         self.gateway.stats.counters(self.plan.route_name, model.name).failures += 1
-        if isinstance(exc, UpstreamStatus) and exc.retry_after_s:
-            self.availability.cool_down(model.name, exc.retry_after_s)
+        limited = isinstance(exc, UpstreamStatus) and exc.upstream_status == 429
+        if isinstance(exc, UpstreamStatus) and (exc.retry_after_s or limited):
+            self.availability.cool_down(model.name, exc.retry_after_s or _RATE_LIMIT_COOLDOWN_S)
             self.told_to_wait.add(model.name)
-        self.gateway.learner.submit(measure.failed(self.plan.route_name, model.name,
-                                                   elapsed_s=elapsed_s,
-                                                   retries=self.tries.get(model.name, 0)))
         self.tries[model.name] = self.tries.get(model.name, 0) + 1
+        if limited:
+            # A rate limit says nothing of the answers' quality: no score, no breaker count.
+            log.info("attempt on %s was rate limited", model.name)
+            return
+        self._upstream_result(model, success=False)
+        self._charge(model, elapsed_s)
         log.info("attempt on %s failed: %s", model.name,
                  self.gateway.redact(exc.message))
+
+    def _charge(self, model: ModelConfig, elapsed_s: float) -> None:
+        self.gateway.learner.submit(measure.failed(
+            self.plan.route_name, model.name, elapsed_s=elapsed_s,
+            retries=self.tries.get(model.name, 1) - 1, caller=self.caller, cls=self.plan.cls))
+
+    def gone(self) -> None:
+        """The client disconnected before the answer began: a client that gave up on a model
+        slower than the route's latency midpoint counts as a slow failure of that model."""
+        if self.in_flight is None or self.plan.route is None:
+            return
+        model, began = self.in_flight
+        elapsed = perf() - began
+        if elapsed * 1000 >= self.plan.route.reward.latency_midpoint_ms:
+            self._upstream_result(model, success=False)
+            self._charge(model, elapsed)
 
     def _all_failed(self, last: ProviderError | None) -> GatewayError:
         if last is None:
@@ -155,7 +204,9 @@ class Call:
 
     def _learn(self, model: ModelConfig, problem: str | None, latency_s: float,
                usage: Any, completion_estimate: int = 0, *, stream: bool = False,
-               upstream_ok: bool = True) -> None:
+               upstream_ok: bool = True, finish_reason: Any = None) -> None:
+        for rejecting, elapsed in self.rejected:  # another candidate took the same request
+            self._charge(rejecting, elapsed)
         total_s = perf() - self.started
         ttft_s = latency_s if stream else None
         door = self.dialect.door
@@ -167,13 +218,18 @@ class Call:
         counters.doors[door] += 1
         if problem is not None:
             counters.invalid += 1
+        context = self.context
+        budget = context.output_budget if context is not None else None
         self.gateway.learner.submit(measure.answered(
             self.plan.route_name, model.name, problem=problem, latency_s=latency_s,
-            retries=self.tries.get(model.name, 0) + self.client_retries, usage=usage,
+            retries=self.tries.get(model.name, 0), usage=usage,
             completion_estimate=completion_estimate, caller=self.caller,
             messages=self.request.get("messages"),  # none for embeddings: a repeat is no retry
             finished=Finished(self.plan.decision_id, 200, total_s, ttft_s, self.overhead_s,
-                              stream)))
+                              stream, self.client_retries),
+            cls=self.plan.cls, prompt_estimate=context.prompt_tokens if context else 0,
+            client_cut=problem is not None and finish_reason == "length"
+            and budget is not None))
 
     def _tries(self) -> Iterator[tuple[ModelConfig, bool]]:
         """The models to try in order, each with whether it is the last one."""
@@ -181,18 +237,27 @@ class Call:
         for index, model in enumerate(attempts):
             if not self._admitted(model, index, len(attempts)):
                 continue
-            if model.name in self.told_to_wait:
-                continue  # the same model again, though it asked for time (one-model plans)
+            if model.name in self.told_to_wait or any(m is model for m, _ in self.rejected):
+                continue  # the same model again, though it asked for time or refused
             self._count(model, index)
             yield model, index == len(attempts) - 1
 
     def _attempt_failed(self, model: ModelConfig, error: ProviderError,
                         began: float) -> ProviderError:
-        """Account a failed attempt; an upstream 4xx about the request itself ends the call."""
+        """Account a failed attempt. An upstream 4xx about the request goes on to the next
+        candidate (charged to this model only if another one answers); for a named model,
+        or when it was the last candidate, the client gets it as it is."""
         elapsed = perf() - began
         self.upstream_s += elapsed
+        self.in_flight = None
         if error.client_fault:
-            raise self._client_fault(error) from None
+            self.rejected.append((model, elapsed))
+            if self.plan.route is None or all(
+                    any(m is other for m, _ in self.rejected) for other in self.plan.attempts):
+                raise self._client_fault(error) from None
+            log.info("%s rejected the request (%s); trying the next candidate", model.name,
+                     error.status)
+            return error
         self._failed(model, error, elapsed)
         return error
 
@@ -201,6 +266,7 @@ class Call:
         for model, _ in self._tries():
             provider = self.gateway.providers[model.provider]
             began = perf()
+            self.in_flight = (model, began)
             try:
                 if self.dialect.embeddings:
                     data = await provider.embed(self.request, upstream_model=model.upstream_name)
@@ -215,6 +281,7 @@ class Call:
                 last = self._attempt_failed(model, exc, began)
                 continue
             elapsed = perf() - began
+            self.in_flight = None
             self.upstream_s += elapsed
             data["model"] = model.name
             body = self.dialect.answer(data)
@@ -224,7 +291,8 @@ class Call:
             self.gateway.stats.requests["200"] += 1
             await send_json(send, 200, body, self._headers(model))
             check = check_embeddings if self.dialect.embeddings else check_completion
-            self._learn(model, check(data, self.request), elapsed, data.get("usage"))
+            self._learn(model, check(data, self.request), elapsed, data.get("usage"),
+                        finish_reason=_finish_reason(data))
             return
         raise self._all_failed(last)
 
@@ -233,8 +301,9 @@ class Call:
         deadline = self.plan.route.ttft_deadline_s if self.plan.route is not None else None
         for model, is_last in self._tries():
             provider = self.gateway.providers[model.provider]
-            chunks = provider.stream(self.request, upstream_model=model.upstream_name)
+            chunks = provider.stream(self.upstream_request, upstream_model=model.upstream_name)
             began = perf()
+            self.in_flight = (model, began)
             try:
                 # The TTFT deadline is there to fail over: the last attempt has nowhere to go.
                 first = await _first_chunk(chunks, None if is_last else deadline)
@@ -245,6 +314,7 @@ class Call:
                 last = self._attempt_failed(model, error, began)
                 continue
             ttft = perf() - began
+            self.in_flight = None
             self.upstream_s += ttft
             await self._relay(send, guard, model, first, chunks, ttft)
             return
@@ -260,12 +330,16 @@ class Call:
         broken = False
         name = model.name
         events = self.dialect.events(name)
+        strip = self.strip_usage
         try:
             chunk = first
             while True:
                 chunk["model"] = name
                 tally.add(chunk)
-                body = events.chunk(chunk)
+                if strip and not chunk.get("choices") and "usage" in chunk:
+                    body = b""  # the usage chunk the gateway asked for, not the client
+                else:
+                    body = events.chunk(chunk)
                 if body:
                     await send({"type": "http.response.body", "more_body": True, "body": body})
                 try:
@@ -287,7 +361,15 @@ class Call:
         finally:
             await chunks.aclose()
         self._learn(model, tally.check(self.request), ttft_s, tally.usage,
-                    tally.completion_tokens_estimate(), stream=True, upstream_ok=not broken)
+                    tally.completion_tokens_estimate(), stream=True, upstream_ok=not broken,
+                    finish_reason=tally.finish_reason)
+
+
+def _finish_reason(data: dict[str, Any]) -> Any:
+    choices = data.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        return choices[0].get("finish_reason")
+    return None
 
 
 async def _first_chunk(chunks: AsyncIterator[dict[str, Any]],

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.config import RouteConfig
 from gateway.learning.shadow import ShadowCounters
 from gateway.runtime.state import Generation
+from gateway.store import cell
 from policies.posterior import credible_interval
 
 
@@ -41,6 +43,7 @@ def snapshot(gateway: Generation) -> dict[str, Any]:
                 "cost_usd": round(counters.cost_usd, 8),
                 "doors": dict(counters.doors),  # answers by front door
                 "expected_cost_usd": gateway.costs.expected(model),
+                "expected_completion_tokens": _tokens(gateway, model, ""),
                 # the last 100 scores and valid answers' latencies (TTFT for streams)
                 "reward_recent": round(sum(rewards) / len(rewards), 4) if rewards else None,
                 "latency_ms": {"p50": _quantile(latencies, 0.5),
@@ -50,7 +53,8 @@ def snapshot(gateway: Generation) -> dict[str, Any]:
                 models[model].update(_shadow_model(gateway, name, model,
                                                    promoted=model in live))
         routes[name] = {"candidates": list(live), "fallback": route.fallback,
-                        "models": models, "cost": _savings(gateway, name, live)}
+                        "models": models, "cost": _savings(gateway, name, live),
+                        "classes": _classes(gateway, route, live, now)}
         if route.shadow.candidates:
             routes[name].update(_shadow_route(gateway, name))
     return {"routes": routes, "store": gateway.store.status(),
@@ -58,6 +62,32 @@ def snapshot(gateway: Generation) -> dict[str, Any]:
             "doors": dict(stats.doors), "client_disconnects": stats.client_disconnects,
             "errors": {path: dict(counts) for path, counts in stats.errors.items()},
             "learning_dropped": stats.learning_dropped}
+
+
+def _classes(gateway: Generation, route: RouteConfig, live: tuple[str, ...],
+             now: float) -> dict[str, Any]:
+    """Per request class: the back-off posterior each live model is chosen on (the class's
+    own evidence plus the route's, bounded), how often it was chosen first, its own answers."""
+    found: dict[str, Any] = {}
+    selections = gateway.stats.class_selections
+    for cls in gateway.router.classes(route.name):
+        models = {}
+        for model in live:
+            post = gateway.beliefs.posterior(route, model, now=now, cls=cls)
+            models[model] = {
+                "alpha": round(post.alpha, 6), "beta": round(post.beta, 6),
+                "mean": round(post.mean, 6),
+                "observations": gateway.store.observations(cell(route.name, cls), model),
+                "selections": selections[(route.name, cls, model)],
+                "expected_completion_tokens": _tokens(gateway, model, cls)}
+        found[cls] = {"requests": sum(m["selections"] for m in models.values()),
+                      "models": models}
+    return found
+
+
+def _tokens(gateway: Generation, model: str, cls: str) -> dict[str, float]:
+    mean, sd = gateway.costs.completion_tokens(model, cls)
+    return {"mean": round(mean, 1), "sd": round(sd, 1)}
 
 
 def _savings(gateway: Generation, route: str, candidates: tuple[str, ...]) -> dict[str, Any]:

@@ -2,7 +2,13 @@
 
 The handler hands a finished exchange to `Learner.submit()` (a put on a bounded queue); one
 worker task, owned by the lifespan, scores it, updates the posteriors of every route it counts
-for, and checks the client-retry fingerprint. A full queue drops and counts, never blocks.
+for (the route level and the request class's cell), and checks the client-retry fingerprint.
+A full queue drops and counts, never blocks.
+
+What may move a route, and how far: an answer the route's policy chose counts in full; an
+answer to a request that named the model counts at the route's `direct_weight`; an answer
+invalid only because the client's own output budget cut it short counts not at all; and one
+caller's answers are held to a share of a model's evidence per window (`CallerShare`).
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ from gateway.ops.metrics import Metrics
 from gateway.ops.stats import Stats
 from gateway.routing.beliefs import Beliefs
 from gateway.routing.costs import CostModel
-from gateway.store import Store, Update
+from gateway.store import Store, Update, cell
+from policies import defaults
 from policies.reward import reward
 
 log = logging.getLogger("bayesgate.learning")
@@ -37,6 +44,7 @@ class Learner:
         self._stats = stats
         self._clock = clock
         self._retries = RetryDetector(config, store, beliefs)
+        self._share = CallerShare()
         self._queue: asyncio.Queue[Exchange] = asyncio.Queue(max_queue)
         # model -> routes that learn from it (live candidates and shadow candidates)
         self._routes_of: dict[str, list[str]] = {}
@@ -72,23 +80,37 @@ class Learner:
                 self._queue.task_done()
         await self._queue.join()
 
-    def routes_for(self, exchange: Exchange) -> list[str]:
+    def routes_for(self, exchange: Exchange) -> list[tuple[str, float]]:
+        """The routes an answer counts for, each with the weight it counts at."""
         if exchange.route:
-            return [exchange.route]
-        return self._routes_of.get(exchange.model, [])
+            return [(exchange.route, 1.0)]
+        return [(name, self._config.routes[name].learning.direct_weight)
+                for name in self._routes_of.get(exchange.model, [])]
 
     async def learn(self, exchange: Exchange) -> None:
         cost = self._count_tokens(exchange)
         first: float | None = None
-        for name in self.routes_for(exchange):
+        for name, weight in self.routes_for(exchange):
             route = self._config.routes[name]
             score = reward(exchange.outcome, route.reward)
             first = score if first is None else first
             self._observe(name, exchange, score)
+            if exchange.client_cut:
+                weight = 0.0
+            weight = self._share.allow(route, exchange.model, exchange.caller, weight,
+                                       now=self._clock())
+            if weight <= 0:
+                continue
+            prior = self._beliefs.prior(name, exchange.model)
             self._store.record(Update.observation(
-                name, exchange.model, score, prior=self._beliefs.prior(name, exchange.model),
-                half_life_s=route.half_life_s, max_strength=route.max_strength,
-                initial=self._initial(route, exchange.model)))
+                name, exchange.model, score, prior=prior, half_life_s=route.half_life_s,
+                max_strength=route.max_strength, initial=self._initial(route, exchange.model),
+                weight=weight))
+            if exchange.cls:
+                self._store.record(Update.observation(
+                    cell(name, exchange.cls), exchange.model, score, prior=prior,
+                    half_life_s=route.half_life_s, max_strength=route.max_strength,
+                    weight=weight))
             if exchange.messages is not None and route.retry_window_s > 0:
                 await self._retries.check(name, exchange, score)
         if exchange.request is not None:
@@ -98,19 +120,23 @@ class Learner:
                          overhead_s=done.overhead_s, reward=first, stream=done.stream,
                          prompt_tokens=exchange.prompt_tokens,
                          completion_tokens=exchange.completion_tokens, cost_usd=cost,
-                         caller=exchange.caller)
+                         caller=exchange.caller, cls=exchange.cls,
+                         client_retries=done.client_retries)
 
     def _count_tokens(self, exchange: Exchange) -> float:
-        """Tokens and spend of a live answer; returns its cost in USD."""
+        """Tokens and spend of a live answer; returns its cost in USD. An upstream that sent
+        no prompt count is charged our estimate (corrected for that model), never 0."""
         if not (exchange.prompt_tokens or exchange.completion_tokens):
             return 0.0
         counters = self._stats.counters(exchange.route, exchange.model)
-        self._costs.observe_tokens(exchange.model, exchange.prompt_tokens,
-                                   exchange.completion_tokens)
-        counters.prompt_tokens += exchange.prompt_tokens
+        prompt = exchange.prompt_tokens
+        self._costs.observe_tokens(exchange.model, prompt, exchange.completion_tokens,
+                                   cls=exchange.cls, prompt_estimate=exchange.prompt_estimate)
+        if prompt == 0 and exchange.prompt_estimate:
+            prompt = self._costs.prompt_tokens(exchange.model, exchange.prompt_estimate)
+        counters.prompt_tokens += prompt
         counters.completion_tokens += exchange.completion_tokens
-        cost = self._costs.cost_of(exchange.model, exchange.prompt_tokens,
-                                   exchange.completion_tokens)
+        cost = self._costs.cost_of(exchange.model, prompt, exchange.completion_tokens)
         counters.cost_usd += cost
         return cost
 
@@ -137,3 +163,35 @@ class Learner:
         self._store.record(Update(route_name, model, prior.alpha - post.alpha,
                                   prior.beta - post.beta, prior, route.half_life_s,
                                   observations=0))
+
+
+class CallerShare:
+    """No single caller moves a route on its own: within each `caller_window_s`, the answers
+    of one caller may add to one model's evidence on a route at most `caller_share` of
+    max(the route's max_strength, everything added in the window). A lone caller is thus held
+    to caller_share x max_strength answers per window; callers that share a route each keep
+    their share of the traffic. Shadow copies (caller None) are the gateway's own."""
+
+    def __init__(self) -> None:
+        # (route, model) -> [window start, weight added, {caller: weight added}]
+        self._windows: dict[tuple[str, str], tuple[float, list[float], dict[str, float]]] = {}
+
+    def allow(self, route: RouteConfig, model: str, caller: str | None, weight: float, *,
+              now: float) -> float:
+        """The weight this answer may count at (at most `weight`)."""
+        if caller is None or weight <= 0:
+            return weight
+        settings = route.learning
+        key = (route.name, model)
+        window = self._windows.get(key)
+        if window is None or now - window[0] >= settings.caller_window_s:
+            window = self._windows[key] = (now, [0.0], {})
+        _, total, callers = window
+        mine = callers.get(caller, 0.0)
+        strength = route.max_strength or defaults.MAX_STRENGTH
+        room = settings.caller_share * max(strength, total[0] + weight) - mine
+        taken = min(weight, room) if room > 0 else 0.0
+        if taken > 0:
+            callers[caller] = mine + taken
+            total[0] += taken
+        return taken

@@ -24,6 +24,7 @@ class Finished:
     ttft_s: float | None
     overhead_s: float
     stream: bool = False
+    client_retries: int = 0  # what the client's SDK declared (x-stainless-retry-count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,20 +36,29 @@ class Exchange:
     outcome: Outcome
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    caller: str = ""
+    # The gateway key's name ("" on an open gateway); None for the gateway's own shadow copies,
+    # which no caller chose and so no caller's share of the evidence counts.
+    caller: str | None = ""
     messages: Any = None  # for the client-retry fingerprint; None for failed attempts and copies
     request: Finished | None = None  # set on the answer the client got
+    cls: str = ""  # the request class that decided ("" for a named model or no classes)
+    prompt_estimate: int = 0  # the gateway's estimate of the prompt's tokens
+    # Invalid because the output budget the client set cut it short: not the model's fault.
+    client_cut: bool = False
 
 
-def failed(route: str, model: str, *, elapsed_s: float, retries: int = 0) -> Exchange:
+def failed(route: str, model: str, *, elapsed_s: float, retries: int = 0,
+           caller: str | None = None, cls: str = "") -> Exchange:
     """An attempt that got no usable answer (error, timeout, refused): it scores 0."""
-    return Exchange(route, model, Outcome(False, elapsed_s * 1000, retries))
+    return Exchange(route, model, Outcome(False, elapsed_s * 1000, retries), caller=caller,
+                    cls=cls)
 
 
 def answered(route: str, model: str, *, problem: str | None, latency_s: float,
              retries: int = 0, usage: Any = None, completion_estimate: int = 0,
-             caller: str = "", messages: Any = None,
-             finished: Finished | None = None) -> Exchange:
+             caller: str | None = None, messages: Any = None,
+             finished: Finished | None = None, cls: str = "", prompt_estimate: int = 0,
+             client_cut: bool = False) -> Exchange:
     """An answer: valid when `problem` is None; tokens from its usage block, else (streams
     without one) the completion estimate."""
     prompt, completion = usage_tokens(usage)
@@ -56,7 +66,8 @@ def answered(route: str, model: str, *, problem: str | None, latency_s: float,
         completion = completion_estimate
     return Exchange(route, model, Outcome(problem is None, latency_s * 1000, retries),
                     prompt_tokens=prompt, completion_tokens=completion, caller=caller,
-                    messages=messages, request=finished)
+                    messages=messages, request=finished, cls=cls,
+                    prompt_estimate=prompt_estimate, client_cut=client_cut)
 
 
 def usage_tokens(usage: Any) -> tuple[int, int]:

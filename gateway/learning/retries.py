@@ -1,9 +1,11 @@
-"""Client retries: the retry count an SDK declares, and the same conversation arriving again.
+"""Client retries: the same conversation arriving again is charged to the earlier answer.
 
-The OpenAI SDKs send `x-stainless-retry-count`. A client that retries by itself is caught by a
-fingerprint of route + caller + messages kept in the store for the route's `retry_window_s`
-(so it works across replicas): when the same conversation arrives again, the earlier answer
-did not serve, and its observation is corrected as if it had needed one retry more.
+A client that retries is caught by a fingerprint of route + caller + messages kept in the
+store for the route's `retry_window_s` (so it works across replicas): when the same
+conversation arrives again, the earlier answer did not serve, and its observation (route level
+and class) is corrected as if it had needed one retry more. The retry count an SDK declares
+(`x-stainless-retry-count`) is only logged: the model that answers a retry is not the one that
+failed, and a client could send any number.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import orjson
 from gateway.config import Config
 from gateway.learning.measure import Exchange
 from gateway.routing.beliefs import Beliefs
-from gateway.store import Store, Update
+from gateway.store import Store, Update, cell
 from policies.reward import Outcome, reward
 
 MAX_DECLARED_RETRIES = 10  # a larger declared count is read as this many
@@ -45,20 +47,23 @@ class RetryDetector:
         digest = hashlib.blake2b(orjson.dumps([route_name, exchange.caller, exchange.messages]),
                                  digest_size=16).hexdigest()
         value = orjson.dumps([exchange.model, score, exchange.outcome.latency_ms,
-                              exchange.outcome.retries]).decode()
+                              exchange.outcome.retries, exchange.cls]).decode()
         previous = await self._store.swap_fingerprint(f"{route_name}:{digest}", value,
                                                       ttl_s=route.retry_window_s)
         if previous is None:
             return
         try:
-            model, old_score, latency_ms, retries = orjson.loads(previous)
+            model, old_score, latency_ms, retries, *rest = orjson.loads(previous)
+            cls = rest[0] if rest and isinstance(rest[0], str) else ""
         except (orjson.JSONDecodeError, ValueError, TypeError):
             return
         if model not in self._config.models:
             return
         redone = reward(Outcome(True, latency_ms, int(retries) + 1), route.reward)
         delta = max(0.0, float(old_score) - redone)
-        if delta > 0:
-            self._store.record(Update(route_name, model, -delta, delta,
-                                      self._beliefs.prior(route_name, model), route.half_life_s,
+        if delta <= 0:
+            return
+        prior = self._beliefs.prior(route_name, model)
+        for scope in (route_name, cell(route_name, cls)) if cls else (route_name,):
+            self._store.record(Update(scope, model, -delta, delta, prior, route.half_life_s,
                                       observations=0))

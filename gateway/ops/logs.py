@@ -133,8 +133,9 @@ def configure(config: LoggingConfig, *, stream: Any = None) -> BatchWriter:
 def request(*, decision: str, route: str, model: str, status: int, latency_s: float,
             ttft_s: float | None = None, overhead_s: float | None = None,
             reward: float | None = None, prompt_tokens: int = 0, completion_tokens: int = 0,
-            cost_usd: float = 0.0, caller: str = "", stream: bool = False,
-            error: Mapping[str, str] | None = None) -> None:
+            cost_usd: float = 0.0, caller: str | None = "", stream: bool = False,
+            error: Mapping[str, str] | None = None, cls: str = "",
+            client_retries: int = 0) -> None:
     """The one line per request. `error` (for a request answered with an error): its method,
     path, code and the model that was asked for, as the client sent them (made printable)."""
     if not requests_log.isEnabledFor(logging.INFO):
@@ -143,7 +144,8 @@ def request(*, decision: str, route: str, model: str, status: int, latency_s: fl
     if error is not None:
         fields |= {k: printable(v) for k, v in error.items() if v}
     fields |= {
-        "decision": decision or None, "route": route or None, "model": model or None,
+        "decision": decision or None, "route": route or None, "class": cls or None,
+        "model": model or None,
         "status": status, "stream": stream, "latency_ms": round(latency_s * 1000, 3),
         "ttft_ms": None if ttft_s is None else round(ttft_s * 1000, 3),
         "overhead_ms": None if overhead_s is None else round(overhead_s * 1000, 3),
@@ -151,6 +153,8 @@ def request(*, decision: str, route: str, model: str, status: int, latency_s: fl
         "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
         "cost_usd": round(cost_usd, 8), "caller": caller or None,
     }
+    if client_retries:
+        fields["client_retries"] = client_retries
     requests_log.info("request", extra={"fields": fields})
 
 

@@ -137,8 +137,10 @@ class _Scraped(Collector):
                     cost]
         if self.now is None:  # describe-time or a stray collect: families without samples
             yield from families
+            yield from _classes({})
             return
         doc, stats = self.now
+        yield from _classes(doc)
         circuits: dict[str, str] = {}
         for route, data in doc["routes"].items():
             dropped.add_metric([route], float(data.get("shadow_dropped", 0)))
@@ -161,3 +163,19 @@ class _Scraped(Collector):
             tokens.add_metric([route, model, "completion"], float(counters.completion_tokens))
             cost.add_metric([route, model], counters.cost_usd)
         yield from families
+
+
+def _classes(doc: dict[str, Any]) -> tuple[Metric, Metric]:
+    """Per route, request class and model: selections and the class's posterior mean."""
+    selections = CounterMetricFamily(
+        "bayesgate_class_selections", "Times the policy chose the model first for a request "
+        "of the class.", labels=["route", "class", "model"])
+    mean = GaugeMetricFamily(
+        "bayesgate_class_posterior_mean", "Mean of the model's posterior for the request class "
+        "(its own evidence and the route's, bounded).", labels=["route", "class", "model"])
+    for route, data in doc.get("routes", {}).items():
+        for cls, found in data.get("classes", {}).items():
+            for model, m in found["models"].items():
+                selections.add_metric([route, cls, model], float(m["selections"]))
+                mean.add_metric([route, cls, model], float(m["mean"]))
+    return selections, mean

@@ -36,6 +36,8 @@ class Stats:
     errors: dict[str, Counter[str]] = field(default_factory=dict)
     client_disconnects: int = 0
     learning_dropped: int = 0
+    # (route, class, model) -> times the policy chose the model first for a request of the class
+    class_selections: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
     def counters(self, route: str, model: str) -> ModelCounters:
         key = (route, model)
@@ -53,8 +55,10 @@ class Stats:
             counts = self.errors.setdefault(path, Counter())
         counts[str(status)] += 1
 
-    def selected(self, route: str, model: str) -> None:
+    def selected(self, route: str, model: str, cls: str = "") -> None:
         self.counters(route, model).selections += 1
+        if cls:
+            self.class_selections[(route, cls, model)] += 1
         recent = self.recent[route]
         recent.append(model)
         if len(recent) > self.window:

@@ -1,12 +1,18 @@
 """What the gateway believes about each model on each route: its prior, and its posterior
 read from the store's local snapshot and decayed to now (so an idle model relaxes toward its
 prior). A model the store knows nothing of starts from its cold-start posterior. No I/O.
+
+Per request class, a two-level model: the route-level (pooled) posterior learns from every
+answer, and each class's cell from the answers of its class. A class's posterior is its own
+evidence plus the route's evidence from the other classes, shrunk to at most
+`learning.class_prior_strength` answers: a class with little traffic routes on the pooled
+estimate, one with its own evidence mostly on that.
 """
 
 from __future__ import annotations
 
 from gateway.config import Config, RouteConfig
-from gateway.store import Store
+from gateway.store import Store, cell
 from policies.posterior import Posterior, Prior, decayed
 from policies.priors import cold_start, model_prior
 
@@ -22,12 +28,32 @@ class Beliefs:
         """The model's decay target (the same on every route today)."""
         return self._priors[model]
 
-    def posterior(self, route: RouteConfig, model: str, *, now: float) -> Posterior:
+    def posterior(self, route: RouteConfig, model: str, *, now: float,
+                  cls: str = "") -> Posterior:
+        """The route-level posterior, or (given a class) the class's back-off posterior."""
         stored = self._store.snapshot(route.name).get(model)
+        prior = self._priors[model]
         if stored is None:
-            return self.cold_start(route, model, now=now)
-        return decayed(stored, self.prior(route.name, model), now=now,
-                       half_life_s=route.half_life_s)
+            pooled = self.cold_start(route, model, now=now)
+        else:
+            pooled = decayed(stored, prior, now=now, half_life_s=route.half_life_s)
+        if not cls:
+            return pooled
+        own = self._store.snapshot(cell(route.name, cls)).get(model)
+        if own is not None:
+            own = decayed(own, prior, now=now, half_life_s=route.half_life_s)
+        oa, ob = (own.alpha, own.beta) if own is not None else (prior.alpha, prior.beta)
+        # The route's evidence from the other classes (the pooled level also holds this
+        # class's answers, which must not count twice), bounded.
+        ea = pooled.alpha - oa
+        eb = pooled.beta - ob
+        ea = ea if ea > 0 else 0.0
+        eb = eb if eb > 0 else 0.0
+        evidence = ea + eb
+        bound = route.learning.class_prior_strength
+        if evidence > bound:
+            ea, eb = ea * bound / evidence, eb * bound / evidence
+        return Posterior(oa + ea, ob + eb, own.updated_at if own is not None else now)
 
     def known(self, route: str, model: str) -> bool:
         """Has the store any state for the model on this route?"""

@@ -50,6 +50,13 @@ def litellm_price_table() -> dict[str, Price]:
 
 
 class CostModel:
+    """Prices, and what a request is expected to cost on each model.
+
+    The prompt's tokens are known before routing (the context's estimate, corrected per model
+    by the ratio of the upstream's counts to our estimates); the output tokens are learned per
+    (model, request class) as a moving mean and variance, and capped by the request's budget.
+    """
+
     def __init__(self, models: Mapping[str, ModelConfig], table: Mapping[str, Price]) -> None:
         self.prices: dict[str, Price] = {}
         for name, model in models.items():
@@ -57,23 +64,38 @@ class CostModel:
             if price is None and "/" in model.upstream_name:
                 price = table.get(model.upstream_name.split("/", 1)[1])
             self.prices[name] = price or Price(0.0, 0.0)
-        self._tokens: dict[str, tuple[float, float]] = {}
-        # Normalised costs per candidate tuple, recomputed only after token means move: the
-        # router asks for them on every request.
-        self._normalized: dict[tuple[str, ...], dict[str, float]] = {}
-        self._seen = 0
+        # (model, class) -> (mean, variance) of completion tokens; class "" pools the classes
+        self._completion: dict[tuple[str, str], tuple[float, float]] = {}
+        self._prompt_ratio: dict[str, float] = {}  # model -> upstream prompt tokens / estimate
 
-    def observe_tokens(self, model: str, prompt: int, completion: int) -> None:
-        old = self._tokens.get(model)
-        if old is None:
-            self._tokens[model] = (float(prompt), float(completion))
-            self._normalized.clear()
-        else:
-            self._tokens[model] = (old[0] + _MEAN_WEIGHT * (prompt - old[0]),
-                                   old[1] + _MEAN_WEIGHT * (completion - old[1]))
-        self._seen += 1
-        if self._seen % 32 == 0:  # a moving mean over ~20 answers: refresh now and then
-            self._normalized.clear()
+    def observe_tokens(self, model: str, prompt: int, completion: int, *, cls: str = "",
+                       prompt_estimate: int = 0) -> None:
+        """One answer's usage (prompt 0: the upstream sent none)."""
+        if prompt > 0 and prompt_estimate > 0:
+            ratio = prompt / prompt_estimate
+            old = self._prompt_ratio.get(model)
+            self._prompt_ratio[model] = ratio if old is None else old + _MEAN_WEIGHT * (
+                ratio - old)
+        for key in ((model, ""), (model, cls)) if cls else ((model, ""),):
+            found = self._completion.get(key)
+            if found is None:
+                self._completion[key] = (float(completion), 0.0)
+                continue
+            mean, var = found
+            diff = completion - mean
+            incr = _MEAN_WEIGHT * diff
+            self._completion[key] = (mean + incr, (1 - _MEAN_WEIGHT) * (var + diff * incr))
+
+    def prompt_tokens(self, model: str, estimate: int) -> int:
+        """The prompt's tokens on this model's tokenizer, from our estimate."""
+        return round(estimate * self._prompt_ratio.get(model, 1.0))
+
+    def completion_tokens(self, model: str, cls: str = "") -> tuple[float, float]:
+        """Expected completion tokens of (model, class), and their standard deviation."""
+        found = self._completion.get((model, cls)) or self._completion.get((model, ""))
+        if found is None:
+            return _DEFAULT_TOKENS[1], 0.0
+        return found[0], found[1] ** 0.5
 
     def cost_of(self, model: str, prompt: int, completion: int) -> float:
         price = self.prices[model]
@@ -81,12 +103,21 @@ class CostModel:
                              output_per_mtok=price.output_per_mtok,
                              input_tokens=prompt, output_tokens=completion)
 
-    def expected(self, model: str) -> float:
-        prompt, completion = self._tokens.get(model, _DEFAULT_TOKENS)
-        return self.cost_of(model, int(prompt), int(completion))
+    def expected(self, model: str, *, cls: str = "", prompt_tokens: int | None = None,
+                 budget: int | None = None) -> float:
+        """The expected cost in USD of one request (a typical turn when nothing is known)."""
+        price = self.prices[model]
+        prompt = _DEFAULT_TOKENS[0] if prompt_tokens is None else prompt_tokens * \
+            self._prompt_ratio.get(model, 1.0)
+        found = self._completion.get((model, cls)) or self._completion.get((model, ""))
+        completion = found[0] if found is not None else _DEFAULT_TOKENS[1]
+        if budget is not None and completion > budget:
+            completion = budget
+        return (price.input_per_mtok * prompt + price.output_per_mtok * completion) / 1e6
 
-    def normalized(self, models: tuple[str, ...]) -> dict[str, float]:
-        found = self._normalized.get(models)
-        if found is None:
-            found = self._normalized[models] = normalized({m: self.expected(m) for m in models})
-        return found
+    def normalized(self, models: tuple[str, ...], *, cls: str = "",
+                   prompt_tokens: int | None = None,
+                   budget: int | None = None) -> dict[str, float]:
+        """Each model's expected cost of this request over the most expensive one's."""
+        return normalized({m: self.expected(m, cls=cls, prompt_tokens=prompt_tokens,
+                                            budget=budget) for m in models})

@@ -1,8 +1,9 @@
 """From the `model` a client asked for to the models to try, in order.
 
 A route name runs the route's policy over the beliefs (the local posterior snapshot, decayed
-to now), the expected costs and the availability rule; a configured model name goes straight
-to that model; anything else is a 404. No I/O here: selection must never wait on the store.
+to now) for the request's class, the expected cost of this request and the availability rule;
+a configured model name goes straight to that model; anything else is a 404. No I/O here:
+selection must never wait on the store.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from gateway.config import Config, ModelConfig, RouteConfig
 from gateway.errors import bad_request, model_not_found
 from gateway.routing.availability import Availability
 from gateway.routing.beliefs import Beliefs
+from gateway.routing.context import Classifier, Features, features
 from gateway.routing.costs import CostModel
 from gateway.store import Store
 from policies.thompson import Arm, ThompsonSampling
@@ -30,6 +32,8 @@ class Plan:
     route: RouteConfig | None  # None when the client named a model directly
     attempts: tuple[ModelConfig, ...]
     decision_id: str
+    cls: str = ""  # the request class that decided ("" for a named model or no classes)
+    features: Features | None = None
 
     @property
     def route_name(self) -> str:
@@ -51,6 +55,11 @@ class Router:
             cost_weight=route.cost_weight, fallback=route.fallback,
             confidence_floor=route.confidence_floor, exploration=route.exploration)
             for name, route in config.routes.items()}
+        self._classifiers = {name: Classifier(route.classes)
+                             for name, route in config.routes.items()}
+
+    def classes(self, route: str) -> tuple[str, ...]:
+        return self._classifiers[route].names
 
     def policy(self, route: str) -> ThompsonSampling:
         """The route's policy, as plan() runs it (for tools that ask "how often would it")."""
@@ -67,27 +76,41 @@ class Router:
             return route.candidates
         return route.candidates + tuple(m for m in route.shadow.candidates if m in promoted)
 
-    def arms(self, route: RouteConfig, *, now: float) -> list[Arm]:
+    def arms(self, route: RouteConfig, *, now: float, cls: str = "",
+             context: Features | None = None) -> list[Arm]:
         candidates = self.candidates(route)
-        costs = self._costs.normalized(candidates)
+        if context is None:
+            costs = self._costs.normalized(candidates, cls=cls)
+        else:
+            costs = self._costs.normalized(candidates, cls=cls,
+                                           prompt_tokens=context.prompt_tokens,
+                                           budget=context.output_budget)
         arms = []
         for name in candidates:
-            post = self._beliefs.posterior(route, name, now=now)
+            post = self._beliefs.posterior(route, name, now=now, cls=cls)
             available = self._availability.available(name, now=now, route=route)
             arms.append(Arm(name, post.alpha, post.beta, costs[name], available))
         return arms
 
-    def plan(self, requested: object, *, stay_on: str | None = None) -> Plan:
+    def plan(self, requested: object, *, stay_on: str | None = None,
+             request: dict[str, object] | None = None,
+             stated_class: bytes | None = None) -> Plan:
         """`stay_on`: the model that answered the conversation's previous turn (a Responses
         API chain), tried first while it is a live candidate and available, since prompt
-        caches and reasoning state do not move between models; the policy ranks the rest."""
+        caches and reasoning state do not move between models; the policy ranks the rest.
+        `request`: the chat request, read for its context; `stated_class`: the client's
+        x-bayesgate-class header."""
         if not isinstance(requested, str) or not requested:
             raise bad_request("'model' is required and must be a string.", param="model")
         decision_id = os.urandom(8).hex()
         route = self._config.routes.get(requested)
+        context = features(request) if request is not None else None
         if route is not None:
             now = self._clock()
-            arms = self.arms(route, now=now)
+            cls = ""
+            if context is not None:
+                cls = self._classifiers[route.name].classify(context, stated=stated_class)
+            arms = self.arms(route, now=now, cls=cls, context=context)
             decision = self._policies[route.name].select(arms, rng=self._rng, now=now)
             ranked_names = decision.ranked
             if stay_on is not None and stay_on != ranked_names[0]:
@@ -98,8 +121,8 @@ class Router:
                              "%s", route.name, stay_on, ranked_names[0])
             models = self._config.models
             ranked = tuple(models[name] for name in ranked_names[:route.max_attempts])
-            return Plan(route, ranked, decision_id)
+            return Plan(route, ranked, decision_id, cls, context)
         model = self._config.models.get(requested)
         if model is not None:
-            return Plan(None, (model,), decision_id)
+            return Plan(None, (model,), decision_id, "", context)
         raise model_not_found(requested)

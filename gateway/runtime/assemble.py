@@ -27,12 +27,13 @@ from gateway.ops.stats import Stats
 from gateway.redact import Redactor
 from gateway.routing.availability import Availability
 from gateway.routing.beliefs import Beliefs
+from gateway.routing.context import Classifier
 from gateway.routing.costs import CostModel, litellm_price_table
 from gateway.routing.router import Router
 from gateway.runtime.pool import ProviderPool
 from gateway.runtime.reload import Reloader
 from gateway.runtime.state import Generation, Live
-from gateway.store import MemoryStore, Store
+from gateway.store import MemoryStore, Store, cell
 
 log = logging.getLogger("bayesgate")
 
@@ -42,7 +43,12 @@ def build_store(config: Config, clock: Callable[[], float]) -> Store:
         from gateway.store.redis import RedisStore
 
         # What to read on the first sync: a restarted replica starts from the fleet's state.
-        routes = {name: (*r.candidates, *r.shadow.candidates) for name, r in config.routes.items()}
+        routes: dict[str, tuple[str, ...]] = {}
+        for name, r in config.routes.items():
+            models = (*r.candidates, *r.shadow.candidates)
+            routes[name] = models
+            for cls in Classifier(r.classes).names:
+                routes[cell(name, cls)] = models
         return RedisStore(config.store, clock=clock, routes=routes, models=config.models)
     return MemoryStore(clock=clock, documents_max_bytes=config.store.documents_max_bytes)
 

@@ -16,6 +16,12 @@ from gateway.store.documents import DocumentStore
 from policies.posterior import Posterior, Prior, updated
 
 
+def cell(route: str, cls: str) -> str:
+    """The store's name for a route's request class (`auto#code`): a store keeps a class's
+    posteriors as it keeps a route's, and route names may not contain '#'."""
+    return f"{route}#{cls}" if cls else route
+
+
 @dataclass(frozen=True, slots=True)
 class Update:
     route: str
@@ -31,8 +37,10 @@ class Update:
     @classmethod
     def observation(cls, route: str, model: str, reward: float, *, prior: Prior,
                     half_life_s: float | None, max_strength: float | None = None,
-                    initial: tuple[float, float] | None = None) -> Update:
-        return cls(route, model, reward, 1.0 - reward, prior, half_life_s,
+                    initial: tuple[float, float] | None = None,
+                    weight: float = 1.0) -> Update:
+        """One scored answer, counting as `weight` answers (1 unless bounded, see learner)."""
+        return cls(route, model, weight * reward, weight * (1.0 - reward), prior, half_life_s,
                    max_strength=max_strength, initial=initial)
 
 

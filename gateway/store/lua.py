@@ -3,6 +3,8 @@
 Keys (prefix `bayesgate`, route `auto`, model `m1`, replica `r7`):
 
     bayesgate:{auto}:post:m1        hash: alpha, beta, updated_at (Redis time), observations
+    bayesgate:{auto}:class:code:post:m1   the same for the route's request class `code`
+                                    (the store's route "auto#code", see store.base.cell)
     bayesgate:{auto}:seen:m1:r7     the highest update sequence number of replica r7 applied
                                     to that hash (expires a day after its last use)
     bayesgate:{auto}:promoted       set: shadow candidates promoted to live candidates, for good
@@ -83,11 +85,16 @@ class Keys:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
 
+    def _scope(self, route: str) -> str:
+        """`{auto}` for a route, `{auto}:class:code` for one of its classes: one slot."""
+        name, _, cls = route.partition("#")
+        return f"{self.prefix}:{{{name}}}:class:{cls}" if cls else f"{self.prefix}:{{{name}}}"
+
     def posterior(self, route: str, model: str) -> str:
-        return f"{self.prefix}:{{{route}}}:post:{model}"
+        return f"{self._scope(route)}:post:{model}"
 
     def seen(self, route: str, model: str, replica: str) -> str:
-        return f"{self.prefix}:{{{route}}}:seen:{model}:{replica}"
+        return f"{self._scope(route)}:seen:{model}:{replica}"
 
     def promoted(self, route: str) -> str:
         return f"{self.prefix}:{{{route}}}:promoted"

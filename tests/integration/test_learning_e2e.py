@@ -158,8 +158,9 @@ models:
   rookie: {{provider: up, family: meta}}
   loner: {{provider: up}}
 routes:
-  auto: {{candidates: [veteran, rookie, loner], decay: {{half_life_s: null}}}}
-""").start()
+  auto: {{candidates: [veteran, rookie, loner], decay: {{half_life_s: null}},
+          learning: {{direct_weight: 1}}}}
+""").start()  # direct requests count in full here: this is about the family, not the weight
     try:
         client = openai.OpenAI(base_url=gw.base_url, api_key="none", max_retries=0)
         for i in range(20):

@@ -14,7 +14,7 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from support.gateway import GatewayThread
-from support.upstream import FakeUpstream
+from support.upstream import FakeUpstream, prompt_tokens
 
 from gateway.config import LoggingConfig
 from gateway.ops import logs
@@ -54,6 +54,9 @@ def gw(upstream: FakeUpstream) -> Iterator[GatewayThread]:
     server = GatewayThread(config(upstream.url)).start()
     yield server
     server.stop()
+
+
+PROMPT = prompt_tokens({"messages": [{"content": "top secret question 1"}]})
 
 
 def traffic(gw: GatewayThread, n: int = 12) -> list[str]:
@@ -197,7 +200,8 @@ def test_one_json_log_line_per_request(gw: GatewayThread) -> None:
         assert line["route"] == "auto" and line["model"] in ("cheap", "pricey")
         assert line["status"] == 200 and line["caller"] == "app"
         assert 0 <= line["reward"] <= 1 and line["latency_ms"] > 0
-        assert line["prompt_tokens"] == 12 and line["completion_tokens"] == 7
+        # "top secret question N": the fake upstream counts 1.3 tokens a word + 3 a message
+        assert line["prompt_tokens"] == PROMPT and line["completion_tokens"] == 7
         assert line["cost_usd"] > 0 and line["overhead_ms"] >= 0
     streams = [line for line in requests if line["stream"]]
     assert len(streams) == 4 and all(line["ttft_ms"] > 0 for line in streams)

@@ -34,7 +34,8 @@ providers: {{sim: {{type: simulated}}}}
 models:
 {models}
 routes:
-  auto: {{candidates: [{", ".join(MODELS)}], decay: {{half_life_s: null}}}}
+  auto: {{candidates: [{", ".join(MODELS)}], decay: {{half_life_s: null}},
+          learning: {{caller_share: 1}}}}  # one caller sends everything here
 """
 
 
@@ -256,7 +257,7 @@ def test_unreachable_redis_at_start_degrades_then_connects() -> None:
         traffic = Traffic(gw, tag="early").run(20)
         assert traffic.errors == []
         gw.settle()
-        assert gw.gateway.store.status()["pending"] == 20
+        assert gw.gateway.store.status()["pending"] == 2 * 20  # the route and the class, each
         with RedisServer(port=port, password="pw-123456") as server:
             _wait(lambda: httpx.get(f"{gw.url}/readyz").json()["status"] == "ready")
             _wait(lambda: gw.gateway.store.status()["pending"] == 0)

@@ -15,7 +15,7 @@ import openai
 import pytest
 from support.gateway import GatewayThread
 from support.redis_server import RedisServer
-from support.upstream import Behavior, FakeUpstream
+from support.upstream import Behavior, FakeUpstream, prompt_tokens
 
 CLIENT_KEY = "client-key-0123456789"
 LIVE_KEY = "live-upstream-key-abcdef"
@@ -102,8 +102,9 @@ def test_rate_is_honoured_and_no_client_credentials_reach_the_shadow(
     assert route["shadow_requests"] == model["shadow_requests"] == len(shadow)
     assert model["shadow"] is True and model["observations"] == len(shadow)
     assert model["shadow_answers"] == len(shadow) and model["shadow_failures"] == 0
-    # 12 prompt and 7 completion tokens per answer at $2 / $4 per million tokens.
-    assert model["shadow_cost_usd"] == pytest.approx(len(shadow) * (12 * 2 + 7 * 4) / 1e6)
+    # the fake's prompt tokens and 7 completion tokens per answer at $2 / $4 per million tokens
+    assert model["shadow_cost_usd"] == pytest.approx(
+        sum(prompt_tokens(s.body) * 2 + 7 * 4 for s in shadow) / 1e6)
     assert model["cost_usd"] == 0  # shadow cost is kept apart from live cost
     assert model["selections"] == 0 and route["candidates"] == ["live"]
 

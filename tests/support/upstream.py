@@ -29,6 +29,8 @@ class Behavior:
     chunk_delay_s: float = 0.0
     content: str = "Hello from the fake upstream."
     error_message: str | None = None  # the text of an error answer (default names the model)
+    usage: bool = True  # False: never a usage block, even when the request asks for one
+    # "cut" (mode): a JSON-mode answer cut off at the request's max_tokens (finish "length")
 
 
 @dataclass
@@ -226,10 +228,23 @@ def completion(body: dict[str, Any], model: str, behavior: Behavior) -> dict[str
         finish = "tool_calls"
     elif isinstance(body.get("response_format"), dict):
         message["content"] = '{"answer": 42}'
-    return {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
-            "model": model, "choices": [{"index": 0, "message": message,
-                                         "finish_reason": finish}],
-            "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19}}
+        if behavior.mode == "cut":
+            message["content"], finish = '{"ans', "length"
+    answer = {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+              "model": model, "choices": [{"index": 0, "message": message,
+                                           "finish_reason": finish}]}
+    if behavior.usage:
+        prompt = prompt_tokens(body)
+        answer["usage"] = {"prompt_tokens": prompt, "completion_tokens": 7,
+                           "total_tokens": prompt + 7}
+    return answer
+
+
+def prompt_tokens(body: dict[str, Any]) -> int:
+    """The fake's tokenizer: 1.3 tokens a word plus 3 a message (not the gateway's estimate)."""
+    messages = body.get("messages") or []
+    words = sum(len(str(m.get("content", "")).split()) for m in messages if isinstance(m, dict))
+    return 12 if not messages else round(1.3 * words) + 3 * len(messages)
 
 
 def chunks(body: dict[str, Any], model: str, behavior: Behavior) -> list[dict[str, Any]]:
@@ -241,8 +256,9 @@ def chunks(body: dict[str, Any], model: str, behavior: Behavior) -> list[dict[st
     out += [{**base, "choices": [{"index": 0, "delta": {"content": w + " "},
                                   "finish_reason": None}]} for w in words]
     out.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-    if (body.get("stream_options") or {}).get("include_usage"):
-        out.append({**base, "choices": [], "usage": {"prompt_tokens": 12,
+    if (body.get("stream_options") or {}).get("include_usage") and behavior.usage:
+        prompt = prompt_tokens(body)
+        out.append({**base, "choices": [], "usage": {"prompt_tokens": prompt,
                                                      "completion_tokens": len(words),
-                                                     "total_tokens": 12 + len(words)}})
+                                                     "total_tokens": prompt + len(words)}})
     return out

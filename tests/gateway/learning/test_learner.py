@@ -70,15 +70,62 @@ async def test_a_failure_adds_only_to_beta() -> None:
     assert not stats.counters("auto", "a").latencies_ms  # no latency for a failure
 
 
-async def test_a_direct_answer_counts_for_every_route_listing_the_model() -> None:
+async def test_a_direct_answer_counts_at_a_bounded_weight_for_routes_listing_the_model() -> None:
     learner, store, _, _ = make()
-    assert learner.routes_for(ok("", "a")) == ["auto", "side"]
-    learner.submit(ok("", "a"))
+    weight = loads(CONFIG, env={}).routes["auto"].learning.direct_weight
+    assert learner.routes_for(ok("", "a")) == [("auto", weight), ("side", weight)]
+    learner.submit(measure.failed("", "a", elapsed_s=1.0, caller="k"))
     await learner.drain()
-    assert store.observations("auto", "a") == 1  # a live candidate there
-    assert store.observations("side", "a") == 1  # a shadow candidate there
+    for route in ("auto", "side"):  # a live candidate of auto, a shadow candidate of side
+        post = store.snapshot(route)["a"]
+        assert (post.alpha, post.beta) == (pytest.approx(1.0), pytest.approx(1.0 + weight))
     assert "a" not in store.snapshot("solo")
     assert store.snapshot("") == {}
+
+
+async def test_an_answer_of_a_class_updates_the_route_and_the_class() -> None:
+    learner, store, _, _ = make()
+    learner.submit(measure.failed("auto", "a", elapsed_s=1.0, cls="code"))
+    await learner.drain()
+    assert store.snapshot("auto")["a"].beta == pytest.approx(2.0)
+    assert store.snapshot("auto#code")["a"].beta == pytest.approx(2.0)
+    assert store.observations("auto#code", "a") == 1
+    assert "a" not in store.snapshot("auto#chat")
+
+
+async def test_an_answer_cut_short_by_the_clients_own_budget_moves_nothing() -> None:
+    learner, store, stats, _ = make()
+    learner.submit(measure.answered("auto", "a", problem="JSON mode answer is not JSON",
+                                    latency_s=0.1, client_cut=True, caller="k"))
+    await learner.drain()
+    assert "a" not in store.snapshot("auto")
+    assert stats.counters("auto", "a").rewards[-1] == 0.0  # still shown in /stats
+
+
+async def test_one_caller_cannot_move_a_model_past_its_share_in_a_window() -> None:
+    learner, store, _, _ = make()
+    route = loads(CONFIG, env={}).routes["auto"]
+    strength = 50.0  # decay is off in CONFIG, so the default max strength bounds the share
+    cap = route.learning.caller_share * strength
+    for _ in range(100):
+        learner.submit(measure.failed("auto", "a", elapsed_s=1.0, caller="mallory"))
+    await learner.drain()
+    assert store.snapshot("auto")["a"].beta == pytest.approx(1.0 + cap)
+    for _ in range(100):  # other callers' answers still count, and widen mallory's share
+        learner.submit(measure.failed("auto", "a", elapsed_s=1.0, caller="alice"))
+        learner.submit(measure.failed("auto", "a", elapsed_s=1.0, caller="bob"))
+        await learner.drain()
+    for _ in range(10):  # copies the gateway made itself are no caller's
+        learner.submit(measure.failed("auto", "a", elapsed_s=1.0, caller=None))
+    await learner.drain()
+    beta = store.snapshot("auto")["a"].beta
+    assert beta == pytest.approx(1.0 + cap + 200 + 10)
+    for _ in range(300):  # mallory again: at most half of all that was added in the window
+        learner.submit(measure.failed("auto", "a", elapsed_s=1.0, caller="mallory"))
+        await learner.drain()
+    added = store.snapshot("auto")["a"].beta - 1.0
+    # mallory ends with half of what the callers added (the copies are no caller's)
+    assert added == pytest.approx(10 + 2 * 200, abs=1.5)
 
 
 async def test_a_full_queue_drops_and_counts() -> None:

@@ -99,3 +99,30 @@ def test_known_once_the_store_holds_state(beliefs: Beliefs, store: MemoryStore) 
     observe(store, "plain", 0.5, 1)
     assert beliefs.known("auto", "plain")
     assert not beliefs.known("other", "plain")
+
+
+def test_a_class_starts_from_the_route_evidence_bounded_then_learns_its_own(
+        beliefs: Beliefs, store: MemoryStore, route: RouteConfig) -> None:
+    observe(store, "plain", 1.0, 40)  # the route: 40 good answers
+    post = beliefs.posterior(route, "plain", now=0.0, cls="code")
+    # The route's 40 answers count as at most class_prior_strength (10) for a new class.
+    assert post.alpha == pytest.approx(1.0 + route.learning.class_prior_strength)
+    assert post.beta == pytest.approx(1.0)
+    for _ in range(30):  # the class's own answers, all bad, reach both levels
+        for scope in ("auto", "auto#code"):
+            store.record(Update.observation(scope, "plain", 0.0, prior=Prior(),
+                                            half_life_s=10))
+    code = beliefs.posterior(route, "plain", now=0.0, cls="code")
+    # its own 30 failures, and the other classes' 40 successes bounded to 10 (not counted twice)
+    assert code.alpha == pytest.approx(11.0) and code.beta == pytest.approx(31.0)
+    assert code.mean < 0.3 < 0.5 < beliefs.posterior(route, "plain", now=0.0, cls="chat").mean
+
+
+def test_a_class_cell_decays_toward_the_prior_like_the_route(
+        beliefs: Beliefs, store: MemoryStore, route: RouteConfig) -> None:
+    for _ in range(20):
+        store.record(Update.observation("auto#code", "plain", 0.0, prior=Prior(),
+                                        half_life_s=10))
+    fresh = beliefs.posterior(route, "plain", now=store._clock(), cls="code")
+    later = beliefs.posterior(route, "plain", now=store._clock() + 10, cls="code")
+    assert later.beta - 1.0 == pytest.approx((fresh.beta - 1.0) / 2, rel=1e-3)
