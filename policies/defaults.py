@@ -27,6 +27,9 @@ MAX_ATTEMPTS = 3
 # A model new to a route borrows its family's evidence, but never more than this many answers:
 # it is judged on its own answers within tens of requests.
 COLD_START_STRENGTH = 10.0
+# A request class's posterior borrows the route's evidence from the other classes, at most this
+# many answers' worth: a class with little traffic routes on the pooled estimate.
+CLASS_PRIOR_STRENGTH = 10.0
 
 REWARD = RewardConfig()
 BREAKER = BreakerConfig()

@@ -160,6 +160,23 @@ def updated(
     return Posterior(alpha, beta, max(now, base.updated_at))
 
 
+def backed_off(own: Posterior | None, pooled: Posterior, prior: Prior, *, bound: float,
+               now: float) -> Posterior:
+    """A request class's posterior: its own (decayed) evidence, plus the pooled level's evidence
+    from the other classes (the pooled posterior less this class's own), shrunk to at most
+    `bound` answers. A class with little traffic so routes on the pooled estimate, and one with
+    evidence of its own mostly on that."""
+    oa, ob = (own.alpha, own.beta) if own is not None else (prior.alpha, prior.beta)
+    ea = pooled.alpha - oa
+    eb = pooled.beta - ob
+    ea = ea if ea > 0 else 0.0
+    eb = eb if eb > 0 else 0.0
+    evidence = ea + eb
+    if evidence > bound:
+        ea, eb = ea * bound / evidence, eb * bound / evidence
+    return Posterior(oa + ea, ob + eb, own.updated_at if own is not None else now)
+
+
 def credible_interval(alpha: float, beta: float, *, z: float = 1.96) -> tuple[float, float]:
     """A normal approximation of the central credible interval (95% for z = 1.96), in [0, 1]."""
     mean = alpha / (alpha + beta)

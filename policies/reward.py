@@ -1,4 +1,13 @@
-"""The composite, label-free reward: validity, latency and retries, each scored in [0, 1]."""
+"""The composite, label-free reward: validity, latency and retries, each scored in [0, 1],
+then the answer's warning signals, each taking its weight's share of what is left.
+
+    reward = (validity_w + latency_w * latency_score + retries_w * retries_score) / sum of w
+             x (1 - signal weight) for each signal the answer showed
+
+An invalid answer scores 0. A signal (a refusal, an answer cut off by the upstream's own limit,
+a content filter, a tool call that misses the declared tools or `tool_choice`, degenerate
+repetition) marks an answer that parsed but served badly; weight 1 makes it count as invalid.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +21,10 @@ MAX_LATENCY_MS = 3_600_000.0
 MAX_RETRIES = 60
 
 
+# The warning signals the gateway measures on an answer that parsed (gateway.learning.signals).
+SIGNALS = ("refusal", "truncated", "content_filter", "tool_mismatch", "repetition")
+
+
 @dataclass(frozen=True, slots=True)
 class RewardConfig:
     validity_weight: float = 0.5
@@ -19,8 +32,19 @@ class RewardConfig:
     retries_weight: float = 0.2
     latency_midpoint_ms: float = 2000.0
     latency_scale_ms: float = 500.0
+    # The share of the reward an answer with the signal loses (see SIGNALS).
+    refusal_weight: float = 0.7
+    truncated_weight: float = 0.5
+    content_filter_weight: float = 0.8
+    tool_mismatch_weight: float = 1.0
+    repetition_weight: float = 0.7
 
     def __post_init__(self) -> None:
+        for signal in SIGNALS:
+            value = getattr(self, f"{signal}_weight")
+            if not _is_number(value) or not 0 <= value <= 1:
+                raise ValueError(f"The reward {signal}_weight must be a number in [0, 1], "
+                                 f"got {value!r}.")
         for name in ("validity_weight", "latency_weight", "retries_weight"):
             value = getattr(self, name)
             if not _is_number(value) or not math.isfinite(value) or value < 0:
@@ -50,6 +74,7 @@ class Outcome:
     valid: bool
     latency_ms: float
     retries: int = 0
+    signals: frozenset[str] = frozenset()  # of SIGNALS
 
 
 def clamp_latency_ms(latency_ms: float) -> float:
@@ -91,8 +116,10 @@ def reward(outcome: Outcome, cfg: RewardConfig) -> float:
         cfg.validity_weight
         + cfg.latency_weight * latency_score(outcome.latency_ms, cfg)
         + cfg.retries_weight * retries_score(outcome.retries)
-    )
-    return min(1.0, max(0.0, score / total))
+    ) / total
+    for signal in outcome.signals:
+        score *= 1.0 - getattr(cfg, f"{signal}_weight", 0.0)
+    return min(1.0, max(0.0, score))
 
 
 def _is_number(value: object) -> bool:

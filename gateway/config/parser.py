@@ -53,7 +53,7 @@ from gateway.redact import redact_url
 from policies.breaker import BreakerConfig
 from policies.cost import Price
 from policies.posterior import Prior
-from policies.reward import RewardConfig
+from policies.reward import SIGNALS, RewardConfig
 from providers.simulated import SimModel
 
 _CLASS_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
@@ -301,7 +301,8 @@ class _Parser:
         f["learning"] = LearningConfig(**self.fields(f.get("learning"), f"{path}.learning", {
             "class_prior_strength": number(0), "direct_weight": number(0, 1),
             "caller_share": number(0, 1, strict_lo=True),
-            "caller_window_s": number(0, strict_lo=True)}))
+            "caller_window_s": number(0, strict_lo=True),
+            "feedback_weight": number(0, 100), "feedback_window_s": number(0, strict_lo=True)}))
         f.pop("candidates", None)
         f.pop("fallback", None)
         return RouteConfig(name=name, candidates=candidates, fallback=fallback, **f)
@@ -384,7 +385,8 @@ class _Parser:
         f = self.fields(raw, path, {
             "validity_weight": number(0), "latency_weight": number(0),
             "retries_weight": number(0), "latency_midpoint_ms": number(0),
-            "latency_scale_ms": number(0, strict_lo=True)})
+            "latency_scale_ms": number(0, strict_lo=True),
+            **{f"{signal}_weight": number(0, 1) for signal in SIGNALS}})
         try:
             return RewardConfig(**f)
         except ValueError as exc:

@@ -150,7 +150,7 @@ class LearningConfig:
 
     # A class's posterior starts from the route-level evidence, at most this many answers'
     # worth, and adds its own: a class with little traffic routes on the pooled estimate.
-    class_prior_strength: float = 10.0
+    class_prior_strength: float = defaults.CLASS_PRIOR_STRENGTH
     # Weight of an answer to a request that named the model (not the route) on the routes that
     # list the model: the client chose the model, not the policy.
     direct_weight: float = 0.2
@@ -159,6 +159,9 @@ class LearningConfig:
     # client can flip a route on its own.
     caller_share: float = 0.5
     caller_window_s: float = 60.0
+    # POST /v1/feedback: a score counts as this many answers, within this long of the decision.
+    feedback_weight: float = 1.0
+    feedback_window_s: float = 3600.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from gateway.config import Config
 from gateway.errors import GatewayError, method_not_allowed, no_such_endpoint
-from gateway.http import dashboard, embeddings, messages, responses, views
+from gateway.http import dashboard, embeddings, feedback, messages, responses, views
 from gateway.http.asgi import Endpoint, Receive, Scope, Send
 from gateway.http.audit import ErrorAudit
 from gateway.http.chat import chat_completions
@@ -70,6 +70,8 @@ def create_app(config: Config, *, seed: int | None = None,
         Route("/v1/responses/{response_id}/input_items", responses.input_items,
               methods=["GET"]),
         Route("/v1/messages/count_tokens", Endpoint(messages.count_tokens), methods=["POST"]),
+        Route("/v1/feedback", Endpoint(feedback.feedback), methods=["POST"]),
+        Route("/v1/route", Endpoint(feedback.decide), methods=["POST"]),
         Route("/v1/models", views.models, methods=["GET"]),
         Route("/v1/models/{model_id:path}", views.model, methods=["GET"]),
         Route("/healthz", views.healthz, methods=["GET"]),

@@ -14,6 +14,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.translate.responses_request import CHAT_ONLY
+
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
@@ -106,6 +108,8 @@ _RESPONSES_REQUEST = {
         "max_output_tokens": {"type": "integer", "minimum": 1, "maximum": 2 ** 62},
         "temperature": {"type": "number", "minimum": 0, "maximum": 2},
         "metadata": {"type": "object"},
+        # chat completions parameters, refused with a 400 that names the Responses one
+        **{key: {"not": {}} for key in sorted(CHAT_ONLY)},
     },
     "additionalProperties": True,
 }
@@ -201,6 +205,40 @@ _DOORS = {
                       "401": _ANTHROPIC_ERROR, "413": _ANTHROPIC_ERROR}}},
     "/v1/embeddings": _post("createEmbedding", "EmbeddingsRequest", "EmbeddingList",
                             _DOOR_ERRORS),
+    "/v1/feedback": {"post": {
+        "operationId": "createFeedback", "security": [{"bearer": []}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["decision_id"],
+            "properties": {
+                "decision_id": {"type": "string", "minLength": 1},
+                "score": {"oneOf": [{"type": "number", "minimum": 0, "maximum": 1},
+                                    {"type": "string", "enum": ["up", "down"]}]},
+                "thumbs": {"oneOf": [{"type": "string", "enum": ["up", "down"]},
+                                     {"type": "boolean"}]},
+                "valid": {"type": "boolean"},
+                "latency_ms": {"type": "number", "minimum": 0},
+                "retried": {"oneOf": [{"type": "boolean"}, {"type": "integer", "minimum": 0}]},
+                "model": {"type": "string"}}}}}},
+        "responses": {"200": _json({"type": "object", "required": ["object", "model", "score"],
+                                    "properties": {"object": {"type": "string"},
+                                                   "model": {"type": "string"},
+                                                   "score": {"type": "number"}}},
+                                   "The feedback was applied."),
+                      **{code: _ERROR for code in ("400", "401", "403", "404", "409", "410",
+                                                   "413")}}}},
+    "/v1/route": {"post": {
+        "operationId": "createRouteDecision", "security": [{"bearer": []}],
+        "requestBody": {"required": True,
+                        "content": {"application/json": {"schema": _ref("ChatRequest")}}},
+        "responses": {"200": _json({"type": "object", "required": [
+            "object", "decision_id", "route", "model", "fallbacks"], "properties": {
+                "object": {"type": "string"}, "decision_id": {"type": "string"},
+                "route": {"type": "string"}, "class": {"type": "string", "nullable": True},
+                "model": {"type": "string"}, "upstream_name": {"type": "string"},
+                "fallbacks": {"type": "array", "items": {"type": "object"}},
+                "expected_cost_usd": {"type": "number"}}},
+            "The route's decision; no upstream was called."),
+            **{code: _ERROR for code in ("400", "401", "404", "413")}}}},
     "/v1/models/{model_id}": {"get": {
         "operationId": "retrieveModel", "security": [{"bearer": []}],
         "parameters": [{"name": "model_id", "in": "path", "required": True,

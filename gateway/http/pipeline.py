@@ -30,7 +30,9 @@ from gateway.config import ModelConfig
 from gateway.errors import GatewayError, stream_failed, upstream_failed
 from gateway.http.asgi import DisconnectGuard, Send, send_json
 from gateway.learning import measure
+from gateway.learning.decisions import Decision
 from gateway.learning.measure import Finished
+from gateway.learning.signals import of_completion
 from gateway.learning.validity import (
     StreamTally,
     check_completion,
@@ -103,6 +105,7 @@ class Call:
         self.rejected: list[tuple[ModelConfig, float]] = []
         self.in_flight: tuple[ModelConfig, float] | None = None  # awaited model, since when
         self.context: Features | None = plan.features
+        self.decision = plan.decision_id  # signed with the answering model once it is known
         # Ask every upstream for stream usage (the cost of a stream is learned from it) and
         # keep the usage chunk from a client that did not ask for one.
         self.strip_usage = False
@@ -126,9 +129,12 @@ class Call:
     def _headers(self, model: ModelConfig) -> list[tuple[bytes, bytes]]:
         self.overhead_s = max(0.0, perf() - self.started - self.upstream_s)
         overhead_ms = self.overhead_s * 1000
+        if self.plan.route is not None:  # feedback applies to what a route decided
+            self.decision = self.gateway.live.decisions.issue(self.plan.decision_id, Decision(
+                self.plan.route.name, self.plan.cls, model.name, self.caller, int(time.time())))
         headers = [(b"x-bayesgate-route", self.plan.route_name.encode()),
                    (b"x-bayesgate-model", model.name.encode()),
-                   (b"x-bayesgate-decision", self.plan.decision_id.encode()),
+                   (b"x-bayesgate-decision", self.decision.encode()),
                    (b"x-bayesgate-overhead-ms", f"{overhead_ms:.3f}".encode())]
         if self.plan.cls:
             headers.append((b"x-bayesgate-class", self.plan.cls.encode()))
@@ -204,7 +210,8 @@ class Call:
 
     def _learn(self, model: ModelConfig, problem: str | None, latency_s: float,
                usage: Any, completion_estimate: int = 0, *, stream: bool = False,
-               upstream_ok: bool = True, finish_reason: Any = None) -> None:
+               upstream_ok: bool = True, finish_reason: Any = None,
+               signals: frozenset[str] = frozenset()) -> None:
         for rejecting, elapsed in self.rejected:  # another candidate took the same request
             self._charge(rejecting, elapsed)
         total_s = perf() - self.started
@@ -218,6 +225,8 @@ class Call:
         counters.doors[door] += 1
         if problem is not None:
             counters.invalid += 1
+        for signal in signals:
+            counters.signals[signal] += 1
         context = self.context
         budget = context.output_budget if context is not None else None
         self.gateway.learner.submit(measure.answered(
@@ -225,11 +234,14 @@ class Call:
             retries=self.tries.get(model.name, 0), usage=usage,
             completion_estimate=completion_estimate, caller=self.caller,
             messages=self.request.get("messages"),  # none for embeddings: a repeat is no retry
-            finished=Finished(self.plan.decision_id, 200, total_s, ttft_s, self.overhead_s,
+            finished=Finished(self.decision, 200, total_s, ttft_s, self.overhead_s,
                               stream, self.client_retries),
             cls=self.plan.cls, prompt_estimate=context.prompt_tokens if context else 0,
             client_cut=problem is not None and finish_reason == "length"
-            and budget is not None))
+            and budget is not None, signals=signals))
+
+    def _budget_set(self) -> bool:
+        return self.context is not None and self.context.output_budget is not None
 
     def _tries(self) -> Iterator[tuple[ModelConfig, bool]]:
         """The models to try in order, each with whether it is the last one."""
@@ -292,7 +304,9 @@ class Call:
             await send_json(send, 200, body, self._headers(model))
             check = check_embeddings if self.dialect.embeddings else check_completion
             self._learn(model, check(data, self.request), elapsed, data.get("usage"),
-                        finish_reason=_finish_reason(data))
+                        finish_reason=_finish_reason(data),
+                        signals=frozenset() if self.dialect.embeddings else of_completion(
+                            data, self.request, budget_set=self._budget_set()))
             return
         raise self._all_failed(last)
 
@@ -362,7 +376,8 @@ class Call:
             await chunks.aclose()
         self._learn(model, tally.check(self.request), ttft_s, tally.usage,
                     tally.completion_tokens_estimate(), stream=True, upstream_ok=not broken,
-                    finish_reason=tally.finish_reason)
+                    finish_reason=tally.finish_reason,
+                    signals=tally.signals(self.request, budget_set=self._budget_set()))
 
 
 def _finish_reason(data: dict[str, Any]) -> Any:

@@ -42,6 +42,7 @@ def snapshot(gateway: Generation) -> dict[str, Any]:
                            "completion": counters.completion_tokens},
                 "cost_usd": round(counters.cost_usd, 8),
                 "doors": dict(counters.doors),  # answers by front door
+                "signals": dict(counters.signals),  # answers with a warning signal, by signal
                 "expected_cost_usd": gateway.costs.expected(model),
                 "expected_completion_tokens": _tokens(gateway, model, ""),
                 # the last 100 scores and valid answers' latencies (TTFT for streams)

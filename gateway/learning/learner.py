@@ -27,7 +27,7 @@ from gateway.routing.beliefs import Beliefs
 from gateway.routing.costs import CostModel
 from gateway.store import Store, Update, cell
 from policies import defaults
-from policies.reward import reward
+from policies.reward import Outcome, reward
 
 log = logging.getLogger("bayesgate.learning")
 
@@ -140,10 +140,11 @@ class Learner:
         counters.cost_usd += cost
         return cost
 
-    def _observe(self, route: str, exchange: Exchange, score: float) -> None:
+    def _observe(self, route: str, exchange: Exchange, score: float, *,
+                 latency: bool = True) -> None:
         counters = self._stats.counters(route, exchange.model)
         counters.rewards.append(score)
-        if exchange.outcome.valid:
+        if exchange.outcome.valid and latency:
             counters.latencies_ms.append(exchange.outcome.latency_ms)
         if self._metrics is not None:
             self._metrics.rewarded(route, exchange.model, score)
@@ -154,6 +155,19 @@ class Learner:
             return None
         start = self._beliefs.cold_start(route, model, now=self._clock())
         return start.alpha, start.beta
+
+    def feedback(self, route: RouteConfig, cls: str, model: str, score: float, *,
+                 weight: float) -> None:
+        """An explicit score for one decision (POST /v1/feedback), on the route and class."""
+        prior = self._beliefs.prior(route.name, model)
+        initial = self._initial(route, model)
+        for scope in (route.name, cell(route.name, cls)) if cls else (route.name,):
+            self._store.record(Update.observation(
+                scope, model, score, prior=prior, half_life_s=route.half_life_s,
+                max_strength=route.max_strength, weight=weight,
+                initial=initial if scope == route.name else None))
+        self._observe(route.name, Exchange(route.name, model, Outcome(True, 0.0)), score,
+                      latency=False)
 
     def forget(self, route_name: str, model: str) -> None:
         """Reset a model's posterior on a route to its prior (after an outage ended)."""

@@ -58,13 +58,13 @@ def answered(route: str, model: str, *, problem: str | None, latency_s: float,
              retries: int = 0, usage: Any = None, completion_estimate: int = 0,
              caller: str | None = None, messages: Any = None,
              finished: Finished | None = None, cls: str = "", prompt_estimate: int = 0,
-             client_cut: bool = False) -> Exchange:
+             client_cut: bool = False, signals: frozenset[str] = frozenset()) -> Exchange:
     """An answer: valid when `problem` is None; tokens from its usage block, else (streams
     without one) the completion estimate."""
     prompt, completion = usage_tokens(usage)
     if not isinstance(usage, dict) and completion_estimate:
         completion = completion_estimate
-    return Exchange(route, model, Outcome(problem is None, latency_s * 1000, retries),
+    return Exchange(route, model, Outcome(problem is None, latency_s * 1000, retries, signals),
                     prompt_tokens=prompt, completion_tokens=completion, caller=caller,
                     messages=messages, request=finished, cls=cls,
                     prompt_estimate=prompt_estimate, client_cut=client_cut)

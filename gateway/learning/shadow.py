@@ -27,6 +27,7 @@ import numpy as np
 from gateway.config import Config, RouteConfig
 from gateway.learning import measure
 from gateway.learning.measure import Exchange
+from gateway.learning.signals import of_completion
 from gateway.learning.validity import check_completion
 from gateway.routing.availability import Availability
 from gateway.routing.beliefs import Beliefs
@@ -41,6 +42,7 @@ perf = time.perf_counter
 
 # Dropped from the copy: it is always a single non-streaming answer.
 _STREAM_KEYS = ("stream", "stream_options")
+_BUDGETS = ("max_tokens", "max_completion_tokens")
 
 
 @dataclass(slots=True)
@@ -143,8 +145,11 @@ class Shadow:
             # model failing the request, so it scores 0 like any other failure.
             elapsed = perf() - began
             counters.failures += 1
-            if isinstance(exc, UpstreamStatus) and exc.retry_after_s:
-                self._availability.cool_down(name, exc.retry_after_s)
+            if isinstance(exc, UpstreamStatus) and (exc.retry_after_s or
+                                                    exc.upstream_status == 429):
+                self._availability.cool_down(name, exc.retry_after_s or 1.0)
+                if exc.upstream_status == 429:
+                    return  # a rate limit says nothing of the answers
             self._submit(measure.failed(route.name, name, elapsed_s=elapsed))
             log.debug("shadow call to %s failed: %s", name, exc.message[:200])
             return
@@ -159,7 +164,9 @@ class Shadow:
         self._count_cost(name, counters, data.get("usage"))
         # No usage and no messages on the exchange: the cost is counted here, apart from live
         # cost, and a copy must never look like the client retrying the live answer.
-        self._submit(measure.answered(route.name, name, problem=problem, latency_s=elapsed))
+        self._submit(measure.answered(route.name, name, problem=problem, latency_s=elapsed,
+                                      signals=of_completion(data, body, budget_set=any(
+                                          k in body for k in _BUDGETS))))
 
     def _count_cost(self, name: str, counters: ShadowCounters, usage: Any) -> None:
         if not isinstance(usage, dict):

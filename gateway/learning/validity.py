@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 
+from gateway.learning.signals import signals
+
 Json = dict[str, Any]
 
 
@@ -68,11 +70,14 @@ def structural_problem(data: Json) -> str | None:
 class StreamTally:
     """Accumulates what validity needs from stream chunks, without keeping the text."""
 
-    __slots__ = ("content", "tool_args", "finish_reason", "usage", "chunks", "done")
+    __slots__ = ("content", "tool_args", "tool_names", "refusal", "finish_reason", "usage",
+                 "chunks", "done")
 
     def __init__(self) -> None:
         self.content: list[str] = []
         self.tool_args: dict[int, list[str]] = {}
+        self.tool_names: dict[int, str] = {}
+        self.refusal: list[str] = []
         self.finish_reason: str | None = None
         self.usage: Json | None = None
         self.chunks = 0
@@ -96,14 +101,20 @@ class StreamTally:
                 continue
             if isinstance(delta.get("content"), str) and delta["content"]:
                 self.content.append(delta["content"])
+            if isinstance(delta.get("refusal"), str) and delta["refusal"]:
+                self.refusal.append(delta["refusal"])
             calls = delta.get("tool_calls")
             for call in calls if isinstance(calls, list) else ():
                 if isinstance(call, dict):
                     args = _arguments(call)
                     index = call.get("index")
-                    parts = self.tool_args.setdefault(index if isinstance(index, int) else 0, [])
+                    index = index if isinstance(index, int) else 0
+                    parts = self.tool_args.setdefault(index, [])
                     if isinstance(args, str):
                         parts.append(args)
+                    fn = call.get("function")
+                    if isinstance(fn, dict) and isinstance(fn.get("name"), str):
+                        self.tool_names[index] = fn["name"]
 
     def check(self, request: Json) -> str | None:
         if not self.done:
@@ -111,6 +122,11 @@ class StreamTally:
         content = "".join(self.content) or None
         calls = [{"function": {"arguments": "".join(p)}} for p in self.tool_args.values()]
         return _check_message(content, calls or None, self.finish_reason, request)
+
+    def signals(self, request: Json, *, budget_set: bool) -> frozenset[str]:
+        calls = [(self.tool_names.get(i), "".join(p)) for i, p in self.tool_args.items()]
+        return signals("".join(self.content), calls, self.finish_reason,
+                       "".join(self.refusal), request, budget_set=budget_set)
 
     def completion_tokens_estimate(self) -> int:
         return sum(len(c) for c in self.content) // 4 + 1

@@ -20,6 +20,7 @@ class ModelCounters:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     doors: Counter[str] = field(default_factory=Counter)  # answers by front door
+    signals: Counter[str] = field(default_factory=Counter)  # answers by warning signal
     # The last `RECENT` scores and valid answers' latencies (TTFT for streams), for /stats.
     rewards: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT))
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from gateway.config import Config, RouteConfig
 from gateway.store import Store, cell
-from policies.posterior import Posterior, Prior, decayed
+from policies.posterior import Posterior, Prior, backed_off, decayed
 from policies.priors import cold_start, model_prior
 
 
@@ -42,18 +42,9 @@ class Beliefs:
         own = self._store.snapshot(cell(route.name, cls)).get(model)
         if own is not None:
             own = decayed(own, prior, now=now, half_life_s=route.half_life_s)
-        oa, ob = (own.alpha, own.beta) if own is not None else (prior.alpha, prior.beta)
-        # The route's evidence from the other classes (the pooled level also holds this
-        # class's answers, which must not count twice), bounded.
-        ea = pooled.alpha - oa
-        eb = pooled.beta - ob
-        ea = ea if ea > 0 else 0.0
-        eb = eb if eb > 0 else 0.0
-        evidence = ea + eb
-        bound = route.learning.class_prior_strength
-        if evidence > bound:
-            ea, eb = ea * bound / evidence, eb * bound / evidence
-        return Posterior(oa + ea, ob + eb, own.updated_at if own is not None else now)
+        # The pooled level also holds this class's answers: they must not count twice.
+        return backed_off(own, pooled, prior, bound=route.learning.class_prior_strength,
+                          now=now)
 
     def known(self, route: str, model: str) -> bool:
         """Has the store any state for the model on this route?"""

@@ -18,6 +18,7 @@ import numpy as np
 
 from gateway.auth import KeyCheck
 from gateway.config import Config
+from gateway.learning.decisions import Decisions
 from gateway.learning.learner import Learner
 from gateway.learning.promotion import Promotion
 from gateway.learning.shadow import Shadow
@@ -55,7 +56,10 @@ def build_store(config: Config, clock: Callable[[], float]) -> Store:
 
 def build_live(config: Config, *, store: Store, rng: np.random.Generator,
                clock: Callable[[], float]) -> Live:
-    return Live(store=store, stats=Stats(), metrics=Metrics(),
+    # The fleet's shared secrets sign decision ids, so feedback is checked on any replica.
+    secrets = (*config.secrets, config.store.url) if config.store.backend == "redis" \
+        else config.secrets
+    return Live(store=store, stats=Stats(), metrics=Metrics(), decisions=Decisions(secrets),
                 history=History(config.dashboard), availability=Availability(store, clock=clock),
                 pool=ProviderPool(rng), rng=rng, clock=clock)
 

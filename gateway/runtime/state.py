@@ -20,6 +20,7 @@ import numpy as np
 
 from gateway.auth import KeyCheck
 from gateway.config import Config
+from gateway.learning.decisions import Decisions
 from gateway.learning.learner import Learner
 from gateway.learning.promotion import Promotion
 from gateway.learning.shadow import Shadow
@@ -55,6 +56,7 @@ class Live:
     rng: np.random.Generator
     clock: Callable[[], float]
     reloader: Reloads | None = None  # runtime.reload.Reloader, once running
+    decisions: Decisions = field(default_factory=lambda: Decisions(()))  # signed decision ids
 
 
 @dataclass

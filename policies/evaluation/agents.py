@@ -21,7 +21,7 @@ class View:
 
     index: int
     arms: list[Arm]
-    truth: dict[str, float]  # only the oracle may look
+    truth: dict[str, float]  # only the oracle may look (the truth for this request's kind)
 
 
 Agent = Callable[[View, np.random.Generator], tuple[str, ...]]
@@ -70,12 +70,15 @@ def oracle_agent(view: View, rng: np.random.Generator) -> tuple[str, ...]:
 
 
 BLIND = frozenset({"random", "round-robin", "most expensive", "cheapest", "oracle"})
+# Sees the route-level posteriors only, as a gateway without request classes would.
+POOLED = f"{OURS} no classes"
 
 
 def agents(route: Route) -> dict[str, Agent]:
     return {
         OURS: thompson_agent(route, cost_weight=route.cost_weight),
         f"{OURS} cost_weight=0": thompson_agent(route, cost_weight=0.0),
+        POOLED: thompson_agent(route, cost_weight=route.cost_weight),
         "epsilon-greedy 0.1": epsilon_greedy_agent(route),
         "random": random_agent,
         "round-robin": round_robin_agent,

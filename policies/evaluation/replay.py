@@ -12,9 +12,17 @@ import numpy as np
 
 from policies import breaker, defaults
 from policies.cost import TokenMeter, normalized, request_cost
-from policies.evaluation.agents import BLIND, Agent, View
-from policies.evaluation.world import REQUEST_RATE, Phase, Route, WorldModel, true_utilities
-from policies.posterior import Posterior, Prior, decayed, observe
+from policies.evaluation.agents import BLIND, POOLED, Agent, View
+from policies.evaluation.world import (
+    HARD_SHARE,
+    KINDS,
+    REQUEST_RATE,
+    Phase,
+    Route,
+    WorldModel,
+    true_utilities,
+)
+from policies.posterior import Posterior, Prior, backed_off, decayed, observe
 from policies.priors import cold_start, family_prior
 from policies.reward import Outcome, reward
 from policies.thompson import Arm
@@ -44,6 +52,8 @@ class Replica:
     breakers: dict[str, breaker.BreakerState] = field(default_factory=dict)
     meters: dict[str, TokenMeter] = field(default_factory=dict)
     families: dict[str, str] = field(default_factory=dict)
+    # (request kind, model) -> the class's own posterior, for agents that judge the request
+    cells: dict[tuple[str, str], Posterior] = field(default_factory=dict)
 
     def add(self, m: WorldModel, *, now: float) -> None:
         """A model appears: it starts from its family's pooled evidence (cold start)."""
@@ -56,19 +66,30 @@ class Replica:
         self.breakers[m.name] = breaker.BreakerState(window_start=now)
         self.meters[m.name] = TokenMeter()
 
-    def arms(self, models: dict[str, WorldModel], *, now: float, decay: bool) -> list[Arm]:
+    def arms(self, models: dict[str, WorldModel], *, now: float, decay: bool,
+             kind: str = "") -> list[Arm]:
+        """`kind`: the request's class, whose back-off posteriors the arms carry (as the
+        gateway's Beliefs do); "" for the route level."""
         costs = normalized({n: request_cost(self.meters[n], m.price) for n, m in models.items()})
         arms = []
+        half = self.route.half_life_s
         for n in models:
             p = self.posts[n]
             if decay:
-                p = decayed(p, self.priors[n], now=now, half_life_s=self.route.half_life_s)
+                p = decayed(p, self.priors[n], now=now, half_life_s=half)
+            if kind:
+                own = self.cells.get((kind, n))
+                if own is not None:
+                    own = decayed(own, self.priors[n], now=now, half_life_s=half)
+                p = backed_off(own, p, self.priors[n], bound=self.route.class_prior_strength,
+                               now=now)
             ok = breaker.available(self.breakers[n], self.route.breaker, now=now)
             arms.append(Arm(n, p.alpha, p.beta, costs[n], ok))
         return arms
 
     def serve(self, ranked: tuple[str, ...], models: dict[str, WorldModel], *,
-              now: float) -> tuple[float, float] | None:
+              now: float, kind: str = "easy", learn_kind: bool = False,
+              ) -> tuple[float, float] | None:
         """Fail over down the ranking; (client reward, USD) or None for a client error."""
         tried = 0
         for n in ranked:
@@ -79,13 +100,15 @@ class Replica:
                 continue
             self.breakers[n] = state
             tried += 1
-            served = self._attempt(models[n], now=now)
+            served = self._attempt(models[n], now=now, kind=kind, learn_kind=learn_kind)
             if served is not None:
                 return served
         # Every breaker is open: a likely error beats a certain one.
-        return self._attempt(models[ranked[0]], now=now) if tried == 0 else None
+        return self._attempt(models[ranked[0]], now=now, kind=kind,
+                             learn_kind=learn_kind) if tried == 0 else None
 
-    def _attempt(self, m: WorldModel, *, now: float) -> tuple[float, float] | None:
+    def _attempt(self, m: WorldModel, *, now: float, kind: str = "easy",
+                 learn_kind: bool = False) -> tuple[float, float] | None:
         n, world = m.name, self.world
         failed = world.random() < m.error_rate
         before = self.breakers[n]
@@ -94,12 +117,17 @@ class Replica:
             self.posts[n] = Posterior.from_prior(self.priors[n], now=now)
         r = 0.0  # a failed attempt is an observation too (DESIGN.md, /stats)
         if not failed:
-            valid = bool(world.random() < m.quality)
+            valid = bool(world.random() < m.quality_on(kind))
             latency = float(m.latency_ms * np.exp(m.latency_sigma * world.standard_normal()))
             r = reward(Outcome(valid=valid, latency_ms=latency), self.route.reward)
         self.posts[n] = observe(self.posts[n], r, prior=self.priors[n], now=now,
                                 half_life_s=self.route.half_life_s,
                                 max_strength=self.route.max_strength)
+        if learn_kind:  # both levels learn from every answer, as the gateway's learner does
+            cell = self.cells.get((kind, n)) or Posterior.from_prior(self.priors[n], now=now)
+            self.cells[(kind, n)] = observe(cell, r, prior=self.priors[n], now=now,
+                                            half_life_s=self.route.half_life_s,
+                                            max_strength=self.route.max_strength)
         if failed:
             return None
         out_tokens = float(m.output_tokens * np.exp(0.3 * world.standard_normal()))
@@ -120,19 +148,25 @@ def run(name: str, agent: Agent, phases: Sequence[Phase], route: Route, *, seed:
         for m in phase.models:
             if m.name not in gw.posts:
                 gw.add(m, now=now)
-        truth = true_utilities(phase.models, route)
-        best = max(truth, key=truth.__getitem__)
+        truths = {kind: true_utilities(phase.models, route, kind) for kind in KINDS}
+        bests = {kind: max(t, key=t.__getitem__) for kind, t in truths.items()}
+        best = bests["easy"]
         if k == 0 or best != changes[-1][2]:
             changes.append((starts[k], starts[k + 1], best))
         models = {m.name: m for m in phase.models}
+        mixed = any(m.hard_quality is not None for m in phase.models)
         for i in range(starts[k], starts[k + 1]):
             now += float(gw.world.exponential(1.0 / REQUEST_RATE))
+            kind = "hard" if mixed and gw.world.random() < HARD_SHARE else "easy"
             # Agents that ignore posteriors skip the decay: a third of the run time.
-            arms = gw.arms(models, now=now, decay=name not in BLIND)
+            judges = mixed and name not in BLIND and name != POOLED
+            arms = gw.arms(models, now=now, decay=name not in BLIND,
+                           kind=kind if judges else "")
+            truth = truths[kind]
             ranked = agent(View(i, arms, truth), rng)
             out.choices.append(ranked[0])
-            out.regret += truth[best] - truth[ranked[0]]
-            served = gw.serve(ranked, models, now=now)
+            out.regret += truth[bests[kind]] - truth[ranked[0]]
+            served = gw.serve(ranked, models, now=now, kind=kind, learn_kind=judges)
             if served is None:
                 out.errors += 1
             else:

@@ -14,7 +14,10 @@ from policies import breaker, defaults
 from policies.cost import Price, TokenMeter, normalized, request_cost
 from policies.reward import RewardConfig, latency_score
 
-SCENARIOS = ("stationary", "degrade", "outage", "cold")
+SCENARIOS = ("stationary", "degrade", "outage", "cold", "mixed")
+# The mixed workload: this share of requests is hard (tools, strict schemas), the rest easy.
+HARD_SHARE = 0.3
+KINDS = ("easy", "hard")
 REQUEST_RATE = 2.0  # requests per second arriving at the route (Poisson)
 
 
@@ -28,6 +31,11 @@ class WorldModel:
     price: Price
     output_tokens: float = 300.0
     latency_sigma: float = 0.35  # of log latency
+    hard_quality: float | None = None  # P(valid | no error) on hard requests; None: `quality`
+
+    def quality_on(self, kind: str) -> float:
+        return self.hard_quality if kind == "hard" and self.hard_quality is not None \
+            else self.quality
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +53,7 @@ class Route:
     exploration: float = defaults.EXPLORATION
     max_attempts: int = defaults.MAX_ATTEMPTS
     fallback: str = "gpt-4o-mini"  # degrades and fails in the scenarios: it must not trap us
+    class_prior_strength: float = defaults.CLASS_PRIOR_STRENGTH
     reward: RewardConfig = field(default_factory=lambda: defaults.REWARD)
     breaker: breaker.BreakerConfig = field(default_factory=lambda: defaults.BREAKER)
 
@@ -70,25 +79,32 @@ def scenario(name: str) -> tuple[Phase, ...]:
         return (Phase(0.0, BASE), Phase(1 / 3, (PREMIUM, MID, down, SMALL)), Phase(1 / 2, BASE))
     if name == "cold":
         return (Phase(0.0, BASE), Phase(1 / 3, (*BASE, NEW)))
+    if name == "mixed":
+        # The cheap models break most hard requests: the best model depends on the request.
+        return (Phase(0.0, (replace(PREMIUM, hard_quality=0.96),
+                            replace(MID, hard_quality=0.85),
+                            replace(MINI, hard_quality=0.45),
+                            replace(SMALL, hard_quality=0.2))),)
     raise ValueError(f"Unknown scenario {name!r}; choose one of {', '.join(SCENARIOS)}.")
 
 
 @functools.lru_cache(maxsize=256)
-def expected_reward(m: WorldModel, cfg: RewardConfig) -> float:
+def expected_reward(m: WorldModel, cfg: RewardConfig, kind: str = "easy") -> float:
     """E[reward] of one attempt; the latency part over fixed normal draws, so it is exact to
     about 1e-3 and the same on every run."""
     draws = m.latency_ms * np.exp(m.latency_sigma * np.random.default_rng(0).standard_normal(4000))
     lat = np.mean([latency_score(float(ms), cfg) for ms in draws])
     total = cfg.validity_weight + cfg.latency_weight + cfg.retries_weight
     valid = (cfg.validity_weight + cfg.latency_weight * lat + cfg.retries_weight) / total
-    return float((1.0 - m.error_rate) * m.quality * valid)
+    return float((1.0 - m.error_rate) * m.quality_on(kind) * valid)
 
 
 def model_cost(m: WorldModel) -> float:
     return request_cost(TokenMeter(600.0, m.output_tokens), m.price)
 
 
-def true_utilities(models: Sequence[WorldModel], route: Route) -> dict[str, float]:
+def true_utilities(models: Sequence[WorldModel], route: Route,
+                   kind: str = "easy") -> dict[str, float]:
     costs = normalized({m.name: model_cost(m) for m in models})
-    return {m.name: expected_reward(m, route.reward) - route.cost_weight * costs[m.name]
+    return {m.name: expected_reward(m, route.reward, kind) - route.cost_weight * costs[m.name]
             for m in models}

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 import httpx
@@ -52,7 +53,9 @@ def test_non_streaming_answer_with_headers(client: openai.OpenAI, upstream: Fake
     assert answer.model in ("m-good", "m-other")
     assert raw.headers["x-bayesgate-route"] == "auto"
     assert raw.headers["x-bayesgate-model"] == answer.model
-    assert len(raw.headers["x-bayesgate-decision"]) == 16
+    decision = raw.headers["x-bayesgate-decision"]  # signed: it names what decided
+    assert re.fullmatch(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{16}", decision)
+    assert raw.headers["x-bayesgate-class"] == "chat"
     overhead = float(raw.headers["x-bayesgate-overhead-ms"])
     assert 0 <= overhead < 1000
     seen = upstream.requests[-1]

@@ -119,6 +119,15 @@ def test_page_draws_the_live_numbers(gw: GatewayThread) -> None:
             assert f'<td class="share">{m["share"] * 100:.0f}%</td>' in row.group(1)
             assert f'>{m["circuit"]}</span>' in row.group(1)
         assert_density_scale_and_legend(html, route["models"])
+        for cls, c in route["classes"].items():  # the request classes' table
+            row = re.search(rf'<tr data-class="{cls}">(.*?)</tr>', html, re.S)
+            assert row, (name, cls)
+            assert f'<td class="requests">{c["requests"]}</td>' in row.group(1)
+            for model in route["candidates"]:
+                m = c["models"][model]
+                assert re.search(rf'<td class="class-model" data-model="{model}">'
+                                 rf'{m["selections"]}[^<]*· {m["mean"]:.3f}</td>', row.group(1)), \
+                    (cls, model, row.group(1))
         # share over time (stacked areas), reward and latency lines: one per model served
         areas = re.findall(r'<path d="M[^"]+Z" fill="[^"]+" fill-opacity="0.6" stroke="none" '
                            r'data-model="([^"]+)" class="area"', html)

@@ -39,7 +39,7 @@ OPERATIONS = ["POST /v1/chat/completions", "GET /v1/models", "GET /healthz", "GE
               "DELETE /v1/responses/{response_id}",
               "GET /v1/responses/{response_id}/input_items", "POST /v1/messages",
               "POST /v1/messages/count_tokens", "GET /v1/models/{model_id}",
-              "POST /v1/embeddings"]
+              "POST /v1/embeddings", "POST /v1/feedback", "POST /v1/route"]
 POSTS = ["POST /v1/chat/completions", "POST /v1/responses", "POST /v1/messages",
          "POST /v1/embeddings"]
 
@@ -82,4 +82,4 @@ def test_openapi_is_served_and_lists_the_endpoints(gw: GatewayThread) -> None:
                                   "/stats", "/v1/responses", "/v1/responses/{response_id}",
                                   "/v1/responses/{response_id}/input_items", "/v1/messages",
                                   "/v1/messages/count_tokens", "/v1/models/{model_id}",
-                                  "/v1/embeddings"}
+                                  "/v1/embeddings", "/v1/feedback", "/v1/route"}

@@ -213,3 +213,19 @@ def test_streams_ask_for_usage_and_clients_that_did_not_ask_get_none(
     asked = list(client.chat.completions.create(
         model="cheap", messages=messages, stream=True, stream_options={"include_usage": True}))
     assert asked[-1].usage is not None and not asked[-1].choices
+
+
+def test_a_refusal_is_counted_and_costs_its_weight(
+        gw: GatewayThread, client: openai.OpenAI, upstream: FakeUpstream) -> None:
+    upstream.behaviors["cheap"] = Behavior(content="I'm sorry, but I can't help with that.")
+    for stream in (False, True):
+        answer = client.chat.completions.create(model="auto", messages=MSG, stream=stream)
+        if stream:
+            list(answer)
+    gw.settle()
+    stats = httpx.get(f"{gw.url}/stats", headers={"authorization": f"Bearer {KEY}"}).json()
+    assert stats["routes"]["auto"]["models"]["cheap"]["signals"] == {"refusal": 2}
+    weight = gw.gateway.config.routes["auto"].reward.refusal_weight
+    alpha, beta = _post(gw, "cheap")
+    # two answers, each scored at most (1 - weight) of a clean answer's reward
+    assert alpha - 20.0 <= 2 * (1 - weight) + 1e-9 and alpha + beta == pytest.approx(23.0)

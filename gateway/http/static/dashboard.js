@@ -307,6 +307,30 @@ function table(models) {
   return t;
 }
 
+// Per request class: how often each model was chosen first, and its class posterior mean.
+function classTable(classes, names) {
+  const t = document.createElement("table");
+  t.className = "classes";
+  const head = t.insertRow();
+  for (const h of ["class", "requests", ...names.map(m => `${m}: chosen · mean`)]) {
+    const th = document.createElement("th");
+    th.textContent = h;
+    head.appendChild(th);
+  }
+  for (const [c, d] of Object.entries(classes || {})) {
+    const r = t.insertRow();
+    r.dataset.class = c;
+    cell(r, c); cell(r, String(d.requests), "requests");
+    for (const m of names) {
+      const x = d.models[m];
+      const share = d.requests ? ` (${(x.selections / d.requests * 100).toFixed(0)}%)` : "";
+      const td = cell(r, x ? `${x.selections}${share} · ${fmt(x.mean, 3)}` : "–", "class-model");
+      td.dataset.model = m;
+    }
+  }
+  return t;
+}
+
 function renderRoute(name, route) {
   const sec = document.createElement("section");
   sec.className = "route"; sec.dataset.route = name;
@@ -330,6 +354,11 @@ function renderRoute(name, route) {
     chart("latency p50 (ms)", seriesChart("latency", name, names, r => r.p50, {})),
   );
   sec.append(h, p, charts, table(models));
+  if (route.classes && Object.keys(route.classes).length) {
+    const ch = document.createElement("h3");
+    ch.textContent = "request classes";
+    sec.append(ch, classTable(route.classes, route.candidates));
+  }
   return sec;
 }
 
