@@ -86,14 +86,14 @@ routes:
   ctx: {candidates: [m0, m1, m2, m3, m4], fallback: m1}
   flat: {candidates: [m0, m1, m2, m3, m4], fallback: m1, classes: false}
 """
-# A typical agent turn: a system prompt, a few turns, declared tools.
+# A chat turn that reaches the keyword rules (no tools, no format: those classes match first):
+# a system prompt, a few turns, a pasted document and the task at its end.
 _REQUEST = {
     "messages": [{"role": "system", "content": "You are a helpful assistant. " * 20},
-                 {"role": "user", "content": "Find the bug in this function please " * 10},
-                 {"role": "assistant", "content": "Sure, show me the code. " * 8},
-                 {"role": "user", "content": "def f(x): return x + 1 " * 15}],
-    "tools": [{"type": "function", "function": {"name": "run", "parameters": {
-        "type": "object", "properties": {"code": {"type": "string"}}}}}],
+                 {"role": "user", "content": "Here is my travel diary, day by day."},
+                 {"role": "assistant", "content": "Sure, paste it and I will read it. " * 4},
+                 {"role": "user", "content": "We walked along the coast again today. " * 60
+                  + "Please summarise the above in three sentences."}],
     "max_tokens": 512,
 }
 

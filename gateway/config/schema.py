@@ -122,13 +122,13 @@ class ClassConfig:
 # A request no class matches is of this class.
 UNMATCHED_CLASS = "default"
 
-_CODE_WORDS = ("```", "code", "function", "python", "javascript", "typescript", "golang",
-               "rust ", "java ", "sql", "regex", "bug", "compile", "stack trace",
-               "traceback", "refactor", "def ", "class ", "import ", "#include")
-_MATH_WORDS = ("solve", "equation", "integral", "derivative", "prove", "theorem",
-               "calculate", "probability", "math")
-_EXTRACT_WORDS = ("extract", "parse", "fields from", "list all", "classify", "label ")
-_SUMMARY_WORDS = ("summar", "tl;dr", "translate", "translation", "rewrite", "paraphrase")
+_CODE_WORDS = ("```", "code", "python", "javascript", "typescript", "golang", "rust", "java",
+               "sql", "regex", "bug", "compile*", "stack trace", "traceback", "refactor*",
+               "def", "#include", "function")
+_MATH_WORDS = ("solve", "equation*", "integral", "derivative", "prove", "theorem",
+               "calculat*", "probability", "math*")
+_EXTRACT_WORDS = ("extract*", "parse", "fields from", "list all", "classif*", "label")
+_SUMMARY_WORDS = ("summar*", "tl;dr", "translat*", "rewrite", "paraphras*")
 
 # The classes of a route that sets none: features first (they change what a valid answer is),
 # then cheap keyword rules for the task, then everything else.
