@@ -108,17 +108,12 @@ class Call:
         self.decision = plan.decision_id  # signed with the answering model once it is known
         # Ask every upstream for stream usage (the cost of a stream is learned from it) and
         # keep the usage chunk from a client that did not ask for one.
-        self.strip_usage = False
-        if request.get("stream") is True:
-            options = request.get("stream_options")
-            if not (isinstance(options, dict) and options.get("include_usage") is True):
-                self.strip_usage = True
-                self.upstream_request = {**request, "stream_options": {
-                    **(options if isinstance(options, dict) else {}), "include_usage": True}}
-            else:
-                self.upstream_request = request
-        else:
-            self.upstream_request = request
+        options = request.get("stream_options")
+        options = options if isinstance(options, dict) else {}
+        self.strip_usage = (request.get("stream") is True
+                            and options.get("include_usage") is not True)
+        self.upstream_request = {**request, "stream_options": {
+            **options, "include_usage": True}} if self.strip_usage else request
 
     def _attempts(self) -> list[ModelConfig]:
         attempts = list(self.plan.attempts)

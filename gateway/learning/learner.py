@@ -27,7 +27,7 @@ from gateway.routing.beliefs import Beliefs
 from gateway.routing.costs import CostModel
 from gateway.store import Store, Update, cell
 from policies import defaults
-from policies.reward import Outcome, reward
+from policies.reward import reward
 
 log = logging.getLogger("bayesgate.learning")
 
@@ -94,7 +94,8 @@ class Learner:
             route = self._config.routes[name]
             score = reward(exchange.outcome, route.reward)
             first = score if first is None else first
-            self._observe(name, exchange, score)
+            self._observe(name, exchange.model, score,
+                          exchange.outcome.latency_ms if exchange.outcome.valid else None)
             if exchange.client_cut:
                 weight = 0.0
             weight = self._share.allow(route, exchange.model, exchange.caller, weight,
@@ -140,14 +141,14 @@ class Learner:
         counters.cost_usd += cost
         return cost
 
-    def _observe(self, route: str, exchange: Exchange, score: float, *,
-                 latency: bool = True) -> None:
-        counters = self._stats.counters(route, exchange.model)
+    def _observe(self, route: str, model: str, score: float, latency_ms: float | None) -> None:
+        """/stats' recent scores and valid answers' latencies, and the reward histogram."""
+        counters = self._stats.counters(route, model)
         counters.rewards.append(score)
-        if exchange.outcome.valid and latency:
-            counters.latencies_ms.append(exchange.outcome.latency_ms)
+        if latency_ms is not None:
+            counters.latencies_ms.append(latency_ms)
         if self._metrics is not None:
-            self._metrics.rewarded(route, exchange.model, score)
+            self._metrics.rewarded(route, model, score)
 
     def _initial(self, route: RouteConfig, model: str) -> tuple[float, float] | None:
         """Where a model the store has no state for starts: its cold-start posterior."""
@@ -166,8 +167,7 @@ class Learner:
                 scope, model, score, prior=prior, half_life_s=route.half_life_s,
                 max_strength=route.max_strength, weight=weight,
                 initial=initial if scope == route.name else None))
-        self._observe(route.name, Exchange(route.name, model, Outcome(True, 0.0)), score,
-                      latency=False)
+        self._observe(route.name, model, score, None)
 
     def forget(self, route_name: str, model: str) -> None:
         """Reset a model's posterior on a route to its prior (after an outage ended)."""
