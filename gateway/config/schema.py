@@ -75,6 +75,9 @@ class ProviderConfig(Settings):
 
     name: str
     type: str
+    # Ask this upstream for stream usage (stream_options.include_usage) whatever the client
+    # asked; false for an upstream that refuses the field (its streams are then estimated).
+    stream_usage: bool = True
 
 
 @dataclass(frozen=True, slots=True)

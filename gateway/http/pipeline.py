@@ -310,7 +310,9 @@ class Call:
         deadline = self.plan.route.ttft_deadline_s if self.plan.route is not None else None
         for model, is_last in self._tries():
             provider = self.gateway.providers[model.provider]
-            chunks = provider.stream(self.upstream_request, upstream_model=model.upstream_name)
+            body = self.upstream_request if self.gateway.config.providers[
+                model.provider].stream_usage else self.request
+            chunks = provider.stream(body, upstream_model=model.upstream_name)
             began = perf()
             self.in_flight = (model, began)
             try:

@@ -229,3 +229,17 @@ def test_a_refusal_is_counted_and_costs_its_weight(
     alpha, beta = _post(gw, "cheap")
     # two answers, each scored at most (1 - weight) of a clean answer's reward
     assert alpha - 20.0 <= 2 * (1 - weight) + 1e-9 and alpha + beta == pytest.approx(23.0)
+
+
+def test_a_provider_can_be_spared_the_stream_usage_field(upstream: FakeUpstream) -> None:
+    gw = GatewayThread(f"""
+providers: {{up: {{type: openai, base_url: "{upstream.url}", stream_usage: false}}}}
+models: {{plain: {{provider: up}}}}
+routes: {{auto: {{candidates: [plain]}}}}
+""").start()
+    try:
+        client = openai.OpenAI(base_url=gw.base_url, api_key="none", max_retries=0)
+        assert list(client.chat.completions.create(model="auto", messages=MSG, stream=True))
+        assert "stream_options" not in upstream.requests[-1].body
+    finally:
+        gw.stop()
