@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from urllib.parse import unquote
 
 _SHAPES = re.compile(
     r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"
@@ -37,8 +38,29 @@ def _mask(match: re.Match[str]) -> str:
     return (cut.group(0) if cut else "") + "[redacted]"
 
 
+# scheme://userinfo@host...: the userinfo runs to the *last* '@' (a password may hold '@' and
+# '/', as Redis clients read it), the host has neither.
+_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<info>.*)@(?P<rest>[^@/]*(?:/.*)?)$")
+_QUERY_PASSWORD = re.compile(r"([?&]password=)([^&]*)")
+
+
 def redact_url(url: str) -> str:
-    """The URL without its password (`redis://user:secret@h` -> `redis://user:***@h`)."""
-    url = re.sub(r"//([^:@/]*):[^@/]*@", r"//\1:***@", url)
-    url = re.sub(r"//[^:@/]+@", "//***@", url)  # a bare password: redis://secret@host
-    return re.sub(r"([?&]password=)[^&]*", r"\1***", url)
+    """The URL without its password (`redis://user:secret@h` -> `redis://user:***@h`,
+    `redis://:p@ss@h` -> `redis://:***@h`, a bare `redis://secret@h` -> `redis://***@h`)."""
+    m = _USERINFO.match(url)
+    if m is not None:
+        user, colon, _ = m["info"].partition(":")
+        info = f"{user}:***" if colon else "***"
+        url = f"{m['scheme']}{info}@{m['rest']}"
+    return _QUERY_PASSWORD.sub(r"\1***", url)
+
+
+def url_passwords(url: str) -> list[str]:
+    """The password a store URL carries, as written and percent-decoded, for redaction."""
+    found = []
+    m = _USERINFO.match(url)
+    if m is not None:
+        user, colon, password = m["info"].partition(":")
+        found.append(password if colon else user)
+    found += [q.group(2) for q in _QUERY_PASSWORD.finditer(url)]
+    return [v for p in found if p for v in {p, unquote(p)}]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from gateway.redact import url_passwords
 from policies import defaults
 from policies.breaker import BreakerConfig
 from policies.cost import Price
@@ -206,4 +207,5 @@ class Config:
         found = [p.api_key for p in self.providers.values() if p.api_key]
         found += list(self.server.api_keys.values()) + list(self.server.admin_keys.values())
         found += [v for p in self.providers.values() for v in p.headers.values()]
+        found += url_passwords(self.store.url)
         return tuple(s for s in found if len(s) >= 4)

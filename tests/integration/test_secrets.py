@@ -229,3 +229,32 @@ def test_upstream_error_text_reaches_the_client_redacted(gw: GatewayThread) -> N
     message = orjson.loads(r.content)["error"]["message"]
     assert "invalid api key [redacted]" in message  # a user still learns what went wrong
     assert MARK not in message
+
+
+def test_a_redis_password_with_at_signs_never_shows() -> None:
+    """`redis://:p@ss@host`: the userinfo runs to the last '@'. It used to show as
+    `redis://:***@ss-w0rd@host` on the unauthenticated /readyz, and logs did not redact it."""
+    from support.redis_server import RedisServer
+
+    password = "p@ss-w0rd@x9"
+    with RedisServer(password=password) as server:
+        url = f"redis://:{password}@127.0.0.1:{server.port}/0"
+        with captured_logs() as logs:
+            gw = GatewayThread(f"""
+store: {{backend: redis, url: "{url}", sync_interval_s: 0.05}}
+providers: {{sim: {{type: simulated}}}}
+models: {{m: {{provider: sim, simulate: {{latency_ms: 1, jitter_ms: 0}}}}}}
+routes: {{auto: {{candidates: [m]}}}}
+""").start()
+            try:
+                ready = httpx.get(f"{gw.url}/readyz")
+                stats = httpx.get(f"{gw.url}/stats")
+                assert password in gw.gateway.config.secrets
+                assert gw.gateway.redact(f"connect to {url} failed") == \
+                    "connect to redis://:[redacted]@127.0.0.1:" + f"{server.port}/0 failed"
+            finally:
+                gw.stop()
+        assert ready.status_code == 200 and ready.json()["status"] == "ready"
+        for text in (ready.text, stats.text, *logs.lines()):
+            assert "w0rd" not in text and "p@ss" not in text, text
+        assert ready.json()["store"]["url"].startswith("redis://:***@127.0.0.1")

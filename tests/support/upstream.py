@@ -30,6 +30,7 @@ class Behavior:
     content: str = "Hello from the fake upstream."
     error_message: str | None = None  # the text of an error answer (default names the model)
     usage: bool = True  # False: never a usage block, even when the request asks for one
+    json_content: str | None = None  # the answer to a response_format request
     # "cut" (mode): a JSON-mode answer cut off at the request's max_tokens (finish "length")
 
 
@@ -227,7 +228,7 @@ def completion(body: dict[str, Any], model: str, behavior: Behavior) -> dict[str
                          "arguments": '{"city": "Paris"}'}}]}
         finish = "tool_calls"
     elif isinstance(body.get("response_format"), dict):
-        message["content"] = '{"answer": 42}'
+        message["content"] = behavior.json_content or '{"answer": 42}'
         if behavior.mode == "cut":
             message["content"], finish = '{"ans', "length"
     answer = {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),

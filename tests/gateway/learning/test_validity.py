@@ -55,7 +55,7 @@ def test_one_valid_choice_is_enough() -> None:
 
 def test_a_schema_mismatch_says_what_is_wrong() -> None:
     reason = check_completion(answer('{"m": 3}'), {"response_format": SCHEMA})
-    assert reason == "answer does not match the json_schema: 'n' is a required property"
+    assert reason == "answer does not match the json_schema: \"n\" is a required property"
     reason = check_completion(answer('{"n": "three"}'), {"response_format": SCHEMA})
     assert reason is not None and reason.startswith("answer does not match the json_schema")
 

@@ -156,6 +156,10 @@ def test_redact_url() -> None:
     assert redact_url("rediss://user:s3cret@h/0") == "rediss://user:***@h/0"
     assert redact_url("redis://h/0?password=s3cret&db=1") == "redis://h/0?password=***&db=1"
     assert redact_url("redis://h:6379/0") == "redis://h:6379/0"
+    assert redact_url("redis://:p@ss-w0rd@h:6379/0") == "redis://:***@h:6379/0"
+    assert redact_url("redis://user:a@b/c@h/0") == "redis://user:***@h/0"
+    assert redact_url("redis://s3cret@h") == "redis://***@h"
+    assert redact_url("unix:///tmp/redis.sock") == "unix:///tmp/redis.sock"
 
 
 async def test_aclose_always_ends(server: RedisServer) -> None:
