@@ -38,6 +38,8 @@ class Settings:
     stream_idle_timeout_s: float | None = None
     max_connections: int = 256
     headers: Mapping[str, str] = field(default_factory=dict)
+    # The largest answer body read from the upstream; a larger one is an invalid answer.
+    max_response_bytes: int = 32_000_000
 
 
 @dataclass(frozen=True, slots=True)

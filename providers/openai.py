@@ -33,6 +33,7 @@ from providers.base import (
 )
 
 _MAX_EVENT_BYTES = 16 * 1024 * 1024
+_ERROR_BYTES = 65_536  # of an error answer: its message is all that is used (300 characters)
 
 
 class OpenAIProvider:
@@ -46,6 +47,7 @@ class OpenAIProvider:
         stream_idle_timeout_s: float | None = None,
         max_connections: int = 256,
         headers: Mapping[str, str] | None = None,
+        max_response_bytes: int = 32_000_000,
     ) -> None:
         self._url = base_url.rstrip("/") + "/chat/completions"
         self._embeddings_url = base_url.rstrip("/") + "/embeddings"
@@ -57,6 +59,7 @@ class OpenAIProvider:
         self._connect_timeout_s = connect_timeout_s
         self._idle_timeout_s = stream_idle_timeout_s
         self._max_connections = max_connections
+        self._max_response_bytes = max_response_bytes
         self._session: aiohttp.ClientSession | None = None
 
     @classmethod
@@ -64,7 +67,8 @@ class OpenAIProvider:
         return cls(base_url=settings.base_url or "", api_key=settings.api_key,
                    timeout_s=settings.timeout_s, connect_timeout_s=settings.connect_timeout_s,
                    stream_idle_timeout_s=settings.stream_idle_timeout_s,
-                   max_connections=settings.max_connections, headers=settings.headers)
+                   max_connections=settings.max_connections, headers=settings.headers,
+                   max_response_bytes=settings.max_response_bytes)
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300)
@@ -97,9 +101,9 @@ class OpenAIProvider:
     async def complete(self, body: Json, *, upstream_model: str, url: str | None = None) -> Json:
         with mapped_errors():
             async with self._post(body, upstream_model, stream=False, url=url) as resp:
-                raw = await resp.read()
                 if resp.status != 200:
-                    raise _status_error(resp, raw)
+                    raise _status_error(resp, await resp.content.read(_ERROR_BYTES))
+                raw = await _read_capped(resp, self._max_response_bytes)
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -115,7 +119,7 @@ class OpenAIProvider:
         try:
             with mapped_errors():
                 if resp.status != 200:
-                    raise _status_error(resp, await resp.read())
+                    raise _status_error(resp, await resp.content.read(_ERROR_BYTES))
                 buffer = b""
                 # The first event may take timeout_s (sock_read: a slow first token is normal
                 # for some models); after it, a silence over stream_idle_timeout_s is a stall.
@@ -146,6 +150,25 @@ class OpenAIProvider:
                 resp.release()
             else:
                 resp.close()
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole body, unless it is larger than `limit` (an answer no client needs, and
+    memory every other request needs)."""
+    length = resp.content_length
+    if length is not None:
+        if length > limit:
+            raise UpstreamInvalid(f"upstream answered with a body of {length} bytes, over "
+                                  f"max_response_bytes ({limit})")
+        return await resp.read()
+    parts, size = [], 0
+    async for part in resp.content.iter_any():
+        size += len(part)
+        if size > limit:
+            raise UpstreamInvalid(f"upstream answered with a body over max_response_bytes "
+                                  f"({limit})")
+        parts.append(part)
+    return b"".join(parts)
 
 
 def _parse_chunk(payload: bytes) -> Json:

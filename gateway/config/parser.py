@@ -217,7 +217,7 @@ class _Parser:
             "connect_timeout_s": number(0, strict_lo=True),
             "stream_idle_timeout_s": optional(number(0, strict_lo=True)),
             "max_connections": number(1, integer=True), "headers": str_map,
-            "stream_usage": boolean,
+            "stream_usage": boolean, "max_response_bytes": number(1, integer=True),
         })
         if "type" not in f:
             if isinstance(raw, dict) and "type" not in raw:

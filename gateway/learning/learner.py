@@ -24,6 +24,7 @@ from gateway.ops import logs
 from gateway.ops.metrics import Metrics
 from gateway.ops.stats import Stats
 from gateway.routing.beliefs import Beliefs
+from gateway.routing.context import Classifier
 from gateway.routing.costs import CostModel
 from gateway.store import Store, Update, cell
 from policies import defaults
@@ -45,6 +46,8 @@ class Learner:
         self._clock = clock
         self._retries = RetryDetector(config, store, beliefs)
         self._share = CallerShare()
+        self._classes = {name: Classifier(route.classes).names
+                         for name, route in config.routes.items()}
         self._queue: asyncio.Queue[Exchange] = asyncio.Queue(max_queue)
         # model -> routes that learn from it (live candidates and shadow candidates)
         self._routes_of: dict[str, list[str]] = {}
@@ -170,13 +173,15 @@ class Learner:
         self._observe(route.name, model, score, None)
 
     def forget(self, route_name: str, model: str) -> None:
-        """Reset a model's posterior on a route to its prior (after an outage ended)."""
+        """Reset a model's posterior on a route (and its classes) to its prior after an outage
+        ended. Idempotent across the fleet: replicas whose breakers close on the same recovery
+        (within the breaker's cool-down) reset it once, not once each."""
         route = self._config.routes[route_name]
         prior = self._beliefs.prior(route_name, model)
-        post = self._beliefs.posterior(route, model, now=self._clock())
-        self._store.record(Update(route_name, model, prior.alpha - post.alpha,
-                                  prior.beta - post.beta, prior, route.half_life_s,
-                                  observations=0))
+        since = self._clock() - route.breaker.cooldown_s
+        for scope in (route_name, *(cell(route_name, c) for c in self._classes[route_name])):
+            self._store.record(Update(scope, model, 0.0, 0.0, prior, route.half_life_s,
+                                      observations=0, reset_since=since))
 
 
 class CallerShare:

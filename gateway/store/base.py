@@ -33,6 +33,9 @@ class Update:
     observations: int = 1  # 0 for a correction of an earlier observation
     max_strength: float | None = None  # alpha + beta above this shrinks the evidence
     initial: tuple[float, float] | None = None  # alpha, beta to start from when nothing is stored
+    # A reset to the prior (after an outage), idempotent across the fleet: applied unless the
+    # posterior was reset at or after this time (another replica saw the same recovery).
+    reset_since: float | None = None
 
     @classmethod
     def observation(cls, route: str, model: str, reward: float, *, prior: Prior,
@@ -90,7 +93,10 @@ class Store(Protocol):
 
 
 def apply(post: Posterior | None, update: Update, *, now: float) -> Posterior:
-    """The stored posterior after `update` at time `now` (the math: policies.posterior)."""
+    """The stored posterior after `update` at time `now` (the math: policies.posterior); for a
+    reset, the prior (the store decides whether a reset applies)."""
+    if update.reset_since is not None:
+        return Posterior.from_prior(update.prior, now=now)
     return updated(post, update.d_alpha, update.d_beta, prior=update.prior, now=now,
                    half_life_s=update.half_life_s, max_strength=update.max_strength,
                    initial=update.initial)

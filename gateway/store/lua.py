@@ -28,7 +28,8 @@ from __future__ import annotations
 # KEYS: post, seen
 # ARGV: d_alpha, d_beta, observations, prior_alpha, prior_beta, half_life_s ('' = no decay),
 #       seq, seen_ttl_ms, max_strength ('' = no cap; applied only above the prior's strength),
-#       initial alpha, initial beta (a cold start; '' = the prior)
+#       initial alpha, initial beta (a cold start; '' = the prior),
+#       reset_since ('' = an update; else a reset to the prior unless `reset_at` >= it)
 UPDATE = """
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 local seq = tonumber(ARGV[7])
@@ -40,6 +41,16 @@ redis.call('SET', KEYS[2], ARGV[7], 'PX', ARGV[8])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local pa, pb = tonumber(ARGV[4]), tonumber(ARGV[5])
+local since = tonumber(ARGV[12])
+if since then
+  local last = tonumber(redis.call('HGET', KEYS[1], 'reset_at'))
+  if last and last >= since then
+    return 1
+  end
+  redis.call('HSET', KEYS[1], 'alpha', ARGV[4], 'beta', ARGV[5],
+             'updated_at', string.format('%.17g', now), 'reset_at', string.format('%.17g', now))
+  return 1
+end
 local h = redis.call('HMGET', KEYS[1], 'alpha', 'beta', 'updated_at')
 local a = tonumber(h[1]) or tonumber(ARGV[10]) or pa
 local b = tonumber(h[2]) or tonumber(ARGV[11]) or pb

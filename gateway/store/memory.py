@@ -23,6 +23,7 @@ class MemoryStore:
         self.documents = Documents(max_bytes=documents_max_bytes, clock=clock)
         self._posteriors: dict[str, dict[str, Posterior]] = {}
         self._counts: dict[tuple[str, str], int] = {}
+        self._reset_at: dict[tuple[str, str], float] = {}
         self._fingerprints: dict[str, tuple[str, float]] = {}
         self._expiries: deque[tuple[float, str]] = deque()  # in the order they were written
         self._circuits: dict[str, float] = {}
@@ -42,8 +43,14 @@ class MemoryStore:
 
     def record(self, update: Update) -> None:
         models = self._posteriors.setdefault(update.route, {})
-        models[update.model] = apply(models.get(update.model), update, now=self._clock())
         key = (update.route, update.model)
+        now = self._clock()
+        if update.reset_since is not None:
+            last = self._reset_at.get(key)
+            if last is not None and last >= update.reset_since:
+                return  # reset already, for the same recovery
+            self._reset_at[key] = now
+        models[update.model] = apply(models.get(update.model), update, now=now)
         self._counts[key] = self._counts.get(key, 0) + update.observations
 
     async def swap_fingerprint(self, key: str, value: str, *, ttl_s: float) -> str | None:

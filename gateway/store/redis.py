@@ -301,7 +301,8 @@ class RedisStore:
                     repr(u.prior.beta), "" if u.half_life_s is None else repr(u.half_life_s),
                     item.seq, _SEEN_TTL_MS,
                     "" if u.max_strength is None else repr(u.max_strength),
-                    *(("", "") if u.initial is None else map(repr, u.initial)))
+                    *(("", "") if u.initial is None else map(repr, u.initial)),
+                    "" if u.reset_since is None else repr(u.reset_since))
             results = await pipe.execute(raise_on_error=False)
         except BaseException:
             # Unacknowledged: back to the front, in order; the script skips what was applied.

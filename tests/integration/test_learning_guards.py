@@ -243,3 +243,27 @@ routes: {{auto: {{candidates: [plain]}}}}
         assert "stream_options" not in upstream.requests[-1].body
     finally:
         gw.stop()
+
+
+@pytest.mark.parametrize("mode", ["ok", "chunked"])
+def test_an_upstream_body_over_the_cap_is_an_invalid_answer(upstream: FakeUpstream,
+                                                            mode: str) -> None:
+    upstream.behaviors["huge"] = Behavior(content="x" * 3_000_000, mode=mode)
+    gw = GatewayThread(f"""
+providers: {{up: {{type: openai, base_url: "{upstream.url}", max_response_bytes: 1000000}}}}
+models: {{huge: {{provider: up, prior: {{alpha: 20, beta: 1}}}}, good: {{provider: up}}}}
+routes: {{auto: {{candidates: [huge, good], decay: {{half_life_s: null}}}}}}
+""").start()
+    try:
+        client = openai.OpenAI(base_url=gw.base_url, api_key="none", max_retries=0)
+        raw = client.chat.completions.with_raw_response.create(model="auto", messages=MSG)
+        assert raw.headers["x-bayesgate-model"] == "good"
+        assert upstream.count("huge") == 1
+        gw.settle()
+        huge = gw.gateway.store.snapshot("auto")["huge"]
+        assert (huge.alpha, huge.beta) == (pytest.approx(20.0), pytest.approx(2.0))
+        with pytest.raises(openai.APIStatusError) as caught:  # named: nowhere else to go
+            client.chat.completions.create(model="huge", messages=MSG)
+        assert caught.value.status_code == 502 and "max_response_bytes" in str(caught.value)
+    finally:
+        gw.stop()

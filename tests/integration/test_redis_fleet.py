@@ -19,6 +19,8 @@ import pytest
 from support.gateway import GatewayThread
 from support.redis_server import RedisServer, free_port
 
+from gateway.store import Update
+
 MODELS = ("m1", "m2", "m3")
 PRIOR_TOTAL = 2.0  # the uniform prior: alpha + beta = 1 + 1
 
@@ -268,3 +270,32 @@ def test_unreachable_redis_at_start_degrades_then_connects() -> None:
             assert stats["backend"] == "redis" and stats["state"] == "ok"
     finally:
         gw.stop()
+
+
+def test_replicas_closing_a_breaker_together_reset_the_model_once(
+        fleet: list[GatewayThread], redis_server: RedisServer) -> None:
+    """The reset after an outage used to be a delta from each replica's view: two replicas
+    closing together sent it twice, and (20, 28) became (0.001, 0.001)."""
+    a, b = fleet
+    prior = a.gateway.beliefs.prior("auto", "m1")
+
+    async def outage() -> None:
+        for i in range(48):
+            a.gateway.store.record(Update.observation("auto", "m1", 0.4 if i % 2 else 0.45,
+                                                      prior=prior, half_life_s=None))
+    a.call(outage())
+    _synced(fleet)
+    before = b.gateway.store.snapshot("auto")["m1"]
+    assert before.alpha > 15 and before.beta > 20
+
+    async def recovered(gw: GatewayThread) -> None:
+        gw.gateway.learner.forget("auto", "m1")
+    a.call(recovered(a))
+    b.call(recovered(b))  # the same recovery, seen by the other replica
+    _synced(fleet)
+    stored = redis_server.client().hgetall("fleet:{auto}:post:m1")
+    assert (float(stored[b"alpha"]), float(stored[b"beta"])) == (prior.alpha, prior.beta)
+    for gw in fleet:
+        post = gw.gateway.store.snapshot("auto")["m1"]
+        assert (post.alpha, post.beta) == (pytest.approx(prior.alpha), pytest.approx(prior.beta))
+    assert int(stored[b"observations"]) == 48  # a reset is not an observation

@@ -26,6 +26,7 @@ class Behavior:
     mode: str = "ok"  # ok | invalid_json | no_choices | empty | no_done | hang | cut_body
     #                    | stall (stream stops sending after two chunks) | error_event
     #                    | drop (stream: the connection is closed after two chunks)
+    #                    | chunked (non-stream: sent without a content-length)
     chunk_delay_s: float = 0.0
     content: str = "Hello from the fake upstream."
     error_message: str | None = None  # the text of an error answer (default names the model)
@@ -147,6 +148,14 @@ class FakeUpstream:
                 return await self._stream(request, body, model, behavior)
             if behavior.mode == "cut_body":
                 return await self._cut_body(request, body, model, behavior)
+            if behavior.mode == "chunked":  # no content-length: the body in 64 KB pieces
+                raw = orjson.dumps(completion(body, model, behavior))
+                resp = web.StreamResponse(headers={"content-type": "application/json"})
+                await resp.prepare(request)
+                for i in range(0, len(raw), 65536):
+                    await resp.write(raw[i:i + 65536])
+                await resp.write_eof()
+                return resp
             return self._complete(body, model, behavior)
         except (asyncio.CancelledError, ConnectionResetError):
             self.cancelled += 1
