@@ -14,6 +14,37 @@ from policies.posterior import Posterior
 _MAX_FINGERPRINTS = 200_000  # a memory bound: ~1,600 req/s in a 120 s window
 
 
+class Fingerprints:
+    """Values with a time to live, bounded: O(1) per swap (expired and excess entries leave
+    from the oldest end). The memory store's fingerprints, and the redis store's while Redis
+    is out."""
+
+    def __init__(self, *, clock: Callable[[], float], max_entries: int | None = None) -> None:
+        self._clock = clock
+        self._max = max_entries or _MAX_FINGERPRINTS
+        self._values: dict[str, tuple[str, float]] = {}
+        self._expiries: deque[tuple[float, str]] = deque()  # in the order they were written
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def swap(self, key: str, value: str, *, ttl_s: float) -> str | None:
+        now = self._clock()
+        # Expire from the oldest end, O(1) per write. (Rebuilding the dict whenever it held
+        # over 10,000 entries cost O(n) per request once ~80 req/s kept that many alive in a
+        # 120 s window: bench/soak.py's throughput fell from 530 to 140 req/s in 2.5 min.)
+        expiries, values = self._expiries, self._values
+        while expiries and (expiries[0][0] <= now or len(expiries) >= self._max):
+            expiry, old = expiries.popleft()
+            entry = values.get(old)
+            if entry is not None and entry[1] == expiry:  # not rewritten since
+                del values[old]
+        previous = values.get(key)
+        values[key] = (value, now + ttl_s)
+        expiries.append((now + ttl_s, key))
+        return previous[0] if previous and previous[1] > now else None
+
+
 class MemoryStore:
     """The embedded default: one process, nothing shared, nothing persisted."""
 
@@ -24,8 +55,7 @@ class MemoryStore:
         self._posteriors: dict[str, dict[str, Posterior]] = {}
         self._counts: dict[tuple[str, str], int] = {}
         self._reset_at: dict[tuple[str, str], float] = {}
-        self._fingerprints: dict[str, tuple[str, float]] = {}
-        self._expiries: deque[tuple[float, str]] = deque()  # in the order they were written
+        self._fingerprints = Fingerprints(clock=clock)
         self._circuits: dict[str, float] = {}
         self._promotions: dict[str, frozenset[str]] = {}
 
@@ -54,20 +84,7 @@ class MemoryStore:
         self._counts[key] = self._counts.get(key, 0) + update.observations
 
     async def swap_fingerprint(self, key: str, value: str, *, ttl_s: float) -> str | None:
-        now = self._clock()
-        # Expire from the oldest end, O(1) per write. (Rebuilding the dict whenever it held
-        # over 10,000 entries cost O(n) per request once ~80 req/s kept that many alive in a
-        # 120 s window: bench/soak.py's throughput fell from 530 to 140 req/s in 2.5 min.)
-        expiries, fingerprints = self._expiries, self._fingerprints
-        while expiries and (expiries[0][0] <= now or len(expiries) >= _MAX_FINGERPRINTS):
-            expiry, old = expiries.popleft()
-            entry = fingerprints.get(old)
-            if entry is not None and entry[1] == expiry:  # not rewritten since
-                del fingerprints[old]
-        previous = fingerprints.get(key)
-        fingerprints[key] = (value, now + ttl_s)
-        expiries.append((now + ttl_s, key))
-        return previous[0] if previous and previous[1] > now else None
+        return self._fingerprints.swap(key, value, ttl_s=ttl_s)
 
     def circuits(self) -> Mapping[str, float]:
         return self._circuits

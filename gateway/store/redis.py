@@ -34,13 +34,28 @@ from typing import Any
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import (
+    AskError,
+    AuthenticationError,
+    BusyLoadingError,
+    ClusterDownError,
+    MasterDownError,
+    MovedError,
+    NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    TryAgainError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.config import StoreConfig
 from gateway.redact import redact_url
 from gateway.store.base import Update, apply
 from gateway.store.documents import Documents, RedisDocuments
 from gateway.store.lua import OPEN_CIRCUIT, UPDATE, Keys
+from gateway.store.memory import Fingerprints
 from policies.posterior import Posterior
 
 log = logging.getLogger("bayesgate.store")
@@ -85,7 +100,7 @@ class RedisStore:
         self._circuits: dict[str, float] = {}
         self._promotions: dict[str, frozenset[str]] = {}
         self._unsent_promotions: set[tuple[str, str]] = set()
-        self._fingerprints: dict[str, tuple[str, float]] = {}
+        self._fingerprints = Fingerprints(clock=clock)  # while Redis is out
         self._queue: collections.deque[_Pending] = collections.deque()
         self._inflight: list[_Pending] = []
         self._seq = 0
@@ -205,15 +220,7 @@ class RedisStore:
                 return previous.decode() if isinstance(previous, bytes) else None
             except _FAILURES as exc:
                 log.debug("fingerprint kept locally, redis failed: %s", _describe(exc))
-        return self._swap_locally(key, value, ttl_s)
-
-    def _swap_locally(self, key: str, value: str, ttl_s: float) -> str | None:
-        now = self._clock()
-        if len(self._fingerprints) > 10_000:
-            self._fingerprints = {k: v for k, v in self._fingerprints.items() if v[1] > now}
-        previous = self._fingerprints.get(key)
-        self._fingerprints[key] = (value, now + ttl_s)
-        return previous[0] if previous and previous[1] > now else None
+        return self._fingerprints.swap(key, value, ttl_s=ttl_s)
 
     # -- the background task -------------------------------------------------------------------
 
@@ -315,18 +322,26 @@ class RedisStore:
         finally:
             self._inflight = []
         self._duplicates += sum(1 for r in results if r == 0)
-        unknown = [item for item, r in zip(batch, results, strict=True)
-                   if isinstance(r, NoScriptError)]
-        if unknown:  # nothing of these was applied: load the script, send them again
-            self._queue.extendleft(reversed(unknown))
-            await self._client.script_load(UPDATE)
-            results = [r for r in results if not isinstance(r, NoScriptError)]
-        failed = [r for r in results if isinstance(r, Exception)]
-        if failed:
+        refused = next((i for i, r in enumerate(results) if isinstance(r, Exception)
+                        and not isinstance(r, NoScriptError) and _transient(r)), len(results))
+        # Sent again, in batch order and under their own numbers: what NOSCRIPT refused (a
+        # restarted Redis: the script is loaded first), and what was refused for now (OOM,
+        # READONLY after a fail-over, LOADING, BUSY, MOVED, ...) with every later update of
+        # the batch (one of those that was applied is skipped when resent).
+        again = [item for i, (item, r) in enumerate(zip(batch, results, strict=True))
+                 if i >= refused or isinstance(r, NoScriptError)]
+        failed = [r for r in results[:refused] if isinstance(r, Exception)
+                  and not isinstance(r, NoScriptError)]
+        if failed:  # can never succeed (a script or type error): dropped and counted
             self._dropped += len(failed)
             self._errors += 1
             log.error("redis store: %d updates rejected by Redis, e.g. %s", len(failed),
                       _describe(failed[0]))
+        self._queue.extendleft(reversed(again))
+        if any(isinstance(r, NoScriptError) for r in results):
+            await self._client.script_load(UPDATE)
+        if refused < len(results):  # the sync backs off, degraded
+            raise RedisError(f"updates refused for now: {_describe(results[refused])}")
 
     async def _refresh(self) -> None:
         """Read the shared state and swap it in, our still-queued updates laid over it."""
@@ -371,6 +386,25 @@ class RedisStore:
         models[update.model] = apply(models.get(update.model), update, now=self._clock())
         key = (update.route, update.model)
         self._counts[key] = self._counts.get(key, 0) + update.observations
+
+
+# Error replies that say "not now" rather than "never": the update is kept and sent again.
+_TRANSIENT = frozenset({"OOM", "READONLY", "MOVED", "ASK", "LOADING", "BUSY", "CLUSTERDOWN",
+                        "TRYAGAIN", "MASTERDOWN", "NOREPLICAS", "NOAUTH", "WRONGPASS"})
+
+
+_TRANSIENT_TYPES = (OutOfMemoryError, ReadOnlyError, BusyLoadingError, MovedError, AskError,
+                    TryAgainError, ClusterDownError, MasterDownError, AuthenticationError,
+                    RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
+
+
+def _transient(exc: BaseException) -> bool:
+    """redis-py turns most error codes into exception types (and drops the code from the
+    message); the rest (BUSY, NOREPLICAS, ...) arrive as a ResponseError starting with it."""
+    if isinstance(exc, _TRANSIENT_TYPES):
+        return True
+    words = str(exc).split(maxsplit=1)
+    return bool(words) and words[0].upper() in _TRANSIENT
 
 
 def _describe(exc: BaseException) -> str:

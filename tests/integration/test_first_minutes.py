@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -29,11 +30,17 @@ def test_an_unknown_path_is_explained_logged_and_counted(
         gw: GatewayThread, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="bayesgate.requests"):
         answer = httpx.post(f"{gw.url}/v1/audio/speech", json={"model": "auto", "input": "hi"})
+        # The line is written once the answer is out (ErrorAudit): it may come just after it.
+        deadline = time.monotonic() + 5
+        while not (found := [r for r in caplog.records
+                             if getattr(r, "fields", {}).get("status") == 404]):
+            assert time.monotonic() < deadline, "no request line for the 404"
+            time.sleep(0.01)
     assert answer.status_code == 404
     message = answer.json()["error"]["message"]
     assert message.startswith("No such endpoint: /v1/audio/speech. This gateway serves: ")
     assert "POST /v1/chat/completions" in message and "GET /v1/models" in message
-    line = next(r for r in caplog.records if getattr(r, "fields", {}).get("status") == 404)
+    line = found[0]
     assert line.fields["path"] == "/v1/audio/speech" and line.fields["method"] == "POST"
     stats = httpx.get(f"{gw.url}/stats").json()
     assert stats["errors"]["/v1/audio/speech"]["404"] >= 1
