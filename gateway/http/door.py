@@ -27,7 +27,8 @@ from gateway.http.asgi import (
     send_json,
 )
 from gateway.http.audit import answered_with_error
-from gateway.http.pipeline import Call, Dialect
+from gateway.http.dialect import Dialect
+from gateway.http.pipeline import Call
 from gateway.learning.retries import declared_retries
 from gateway.ops import logs
 from gateway.routing.router import Plan

@@ -23,12 +23,15 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Iterator
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import orjson
 
 from gateway.config import ModelConfig
 from gateway.errors import GatewayError, stream_failed, upstream_failed
 from gateway.http.asgi import DisconnectGuard, Send, send_json
+from gateway.http.dialect import Dialect
 from gateway.learning import measure
 from gateway.learning.decisions import Decision
 from gateway.learning.measure import Finished
@@ -40,6 +43,7 @@ from gateway.learning.validity import (
     embeddings_structural_problem,
     structural_problem,
 )
+from gateway.ops.logs import printable
 from gateway.routing.context import Features
 from gateway.routing.router import Plan
 from gateway.runtime.state import Generation
@@ -48,40 +52,6 @@ from providers.base import ProviderError, UpstreamInvalid, UpstreamStatus, Upstr
 log = logging.getLogger("bayesgate.chat")
 perf = time.perf_counter
 _RATE_LIMIT_COOLDOWN_S = 1.0  # a 429 without Retry-After: the model goes last this long
-
-
-class Events(Protocol):
-    """One stream's answer in a dialect: each chat chunk in, the bytes to send out."""
-
-    def chunk(self, chunk: dict[str, Any]) -> bytes:
-        """The bytes for one chat chunk (b"" when it adds nothing to send yet)."""
-        ...
-
-    def end(self) -> bytes:
-        """The last bytes of a stream that ended properly."""
-        ...
-
-    def failed(self, error: GatewayError) -> bytes:
-        """The last bytes of a stream whose upstream broke after the first byte."""
-        ...
-
-
-class Dialect(Protocol):
-    """How one front door writes the pipeline's chat answers in its API's shape."""
-
-    door: str  # the front door's name, a label in /stats and /metrics
-    keeps: bool  # whether keep() must run before the last byte of an answer
-    embeddings: bool  # the request is for embeddings (provider.embed), not a chat completion
-
-    def answer(self, data: dict[str, Any]) -> bytes:
-        """The JSON body for a chat completion (its `model` already the configured name)."""
-        ...
-
-    def events(self, model: str) -> Events: ...
-
-    async def keep(self) -> None:
-        """Store what was answered (a Responses API `store`), before the client sees the end."""
-        ...
 
 
 class Call:
@@ -167,7 +137,7 @@ class Call:
         self._upstream_result(model, success=False)
         self._charge(model, elapsed_s)
         log.info("attempt on %s failed: %s", model.name,
-                 self.gateway.redact(exc.message))
+                 printable(self.gateway.redact(exc.message), 300))
 
     def _charge(self, model: ModelConfig, elapsed_s: float) -> None:
         self.gateway.learner.submit(measure.failed(
@@ -284,14 +254,14 @@ class Call:
                     problem = structural_problem(data)
                 if problem is not None:
                     raise UpstreamInvalid(problem)
+                data["model"] = model.name
+                body = _written(self.dialect.answer, data)
             except ProviderError as exc:
                 last = self._attempt_failed(model, exc, began)
                 continue
             elapsed = perf() - began
             self.in_flight = None
             self.upstream_s += elapsed
-            data["model"] = model.name
-            body = self.dialect.answer(data)
             if self.dialect.keeps:
                 await self.dialect.keep()
             guard.complete()
@@ -350,7 +320,7 @@ class Call:
                 if strip and not chunk.get("choices") and "usage" in chunk:
                     body = b""  # the usage chunk the gateway asked for, not the client
                 else:
-                    body = events.chunk(chunk)
+                    body = _written(events.chunk, chunk)
                 if body:
                     await send({"type": "http.response.body", "more_body": True, "body": body})
                 try:
@@ -375,6 +345,15 @@ class Call:
                     tally.completion_tokens_estimate(), stream=True, upstream_ok=not broken,
                     finish_reason=tally.finish_reason,
                     signals=tally.signals(self.request, budget_set=self._budget_set()))
+
+
+def _written(write: Callable[[dict[str, Any]], bytes], data: dict[str, Any]) -> bytes:
+    """The bytes of an answer or chunk; JSON that orjson cannot write (nested past 254
+    levels, though it reads 1024) is upstream garbage, not a 500 of ours."""
+    try:
+        return write(data)
+    except orjson.JSONEncodeError as exc:
+        raise UpstreamInvalid(f"upstream answer cannot be passed on: {exc}") from None
 
 
 def _finish_reason(data: dict[str, Any]) -> Any:

@@ -129,6 +129,9 @@ def _shadow_model(gateway: Generation, route: str, model: str, *,
         "promotion_probability": verdict.probability if verdict else None,
         "promotion_against": verdict.against if verdict else None,
         "promotion_ready": verdict.ready if verdict else False,
+        # answers' worth of evidence the candidate's posterior still holds (what readiness
+        # requires min_observations of, not the lifetime count)
+        "promotion_evidence": verdict.evidence if verdict else None,
         "promoted": promoted,  # here or by another replica, as the store says
     }
 

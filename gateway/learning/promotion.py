@@ -33,6 +33,7 @@ class Verdict:
     observations: int
     ready: bool
     promoted: bool
+    evidence: float = 0.0  # answers' worth of evidence still held (decayed), beyond the prior
 
 
 class Promotion:
@@ -79,7 +80,16 @@ class Promotion:
         others = tuple(m for m in live if m != model)
         against, probability = self.beat_probability(route, model, others, now=now)
         observations = self._store.observations(route.name, model)
-        ready = probability >= promotion.threshold and observations >= promotion.min_observations
+        # Evidence still held, not a lifetime count: the posterior decays, so copies that came
+        # minutes apart may leave little more than the family's borrowed start behind.
+        post = self._beliefs.posterior(route, model, now=now)
+        prior = self._beliefs.prior(route.name, model)
+        evidence = max(0.0, post.strength - prior.strength)
+        needed = float(promotion.min_observations)
+        if route.max_strength is not None:  # the cap bounds what can ever be held
+            needed = min(needed, 0.9 * (route.max_strength - prior.strength))
+        ready = (probability >= promotion.threshold and observations >= promotion.min_observations
+                 and evidence >= needed)
         promoted = model in live
         key = (route.name, model)
         if ready and key not in self._announced:
@@ -91,7 +101,8 @@ class Promotion:
         if ready and route.shadow.auto_promote and not promoted:
             self._store.promote(route.name, model)
             promoted = True
-        return Verdict(round(probability, 4), against, observations, ready, promoted)
+        return Verdict(round(probability, 4), against, observations, ready, promoted,
+                       round(evidence, 3))
 
     def beat_probability(self, route: RouteConfig, model: str, live: tuple[str, ...], *,
                          now: float) -> tuple[str, float]:

@@ -34,21 +34,7 @@ from typing import Any
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import (
-    AskError,
-    AuthenticationError,
-    BusyLoadingError,
-    ClusterDownError,
-    MasterDownError,
-    MovedError,
-    NoScriptError,
-    OutOfMemoryError,
-    ReadOnlyError,
-    RedisError,
-    TryAgainError,
-)
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import NoScriptError, RedisError
 
 from gateway.config import StoreConfig
 from gateway.redact import redact_url
@@ -56,6 +42,7 @@ from gateway.store.base import Update, apply
 from gateway.store.documents import Documents, RedisDocuments
 from gateway.store.lua import OPEN_CIRCUIT, UPDATE, Keys
 from gateway.store.memory import Fingerprints
+from gateway.store.redis_errors import transient as _transient
 from policies.posterior import Posterior
 
 log = logging.getLogger("bayesgate.store")
@@ -386,25 +373,6 @@ class RedisStore:
         models[update.model] = apply(models.get(update.model), update, now=self._clock())
         key = (update.route, update.model)
         self._counts[key] = self._counts.get(key, 0) + update.observations
-
-
-# Error replies that say "not now" rather than "never": the update is kept and sent again.
-_TRANSIENT = frozenset({"OOM", "READONLY", "MOVED", "ASK", "LOADING", "BUSY", "CLUSTERDOWN",
-                        "TRYAGAIN", "MASTERDOWN", "NOREPLICAS", "NOAUTH", "WRONGPASS"})
-
-
-_TRANSIENT_TYPES = (OutOfMemoryError, ReadOnlyError, BusyLoadingError, MovedError, AskError,
-                    TryAgainError, ClusterDownError, MasterDownError, AuthenticationError,
-                    RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
-
-
-def _transient(exc: BaseException) -> bool:
-    """redis-py turns most error codes into exception types (and drops the code from the
-    message); the rest (BUSY, NOREPLICAS, ...) arrive as a ResponseError starting with it."""
-    if isinstance(exc, _TRANSIENT_TYPES):
-        return True
-    words = str(exc).split(maxsplit=1)
-    return bool(words) and words[0].upper() in _TRANSIENT
 
 
 def _describe(exc: BaseException) -> str:

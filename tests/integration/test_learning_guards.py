@@ -267,3 +267,26 @@ routes: {{auto: {{candidates: [huge, good], decay: {{half_life_s: null}}}}}}
         assert caught.value.status_code == 502 and "max_response_bytes" in str(caught.value)
     finally:
         gw.stop()
+
+
+def test_upstream_json_too_deep_to_write_is_garbage_not_a_500(upstream: FakeUpstream) -> None:
+    upstream.behaviors["deep"] = Behavior(mode="deep")
+    gw = GatewayThread(f"""
+providers: {{up: {{type: openai, base_url: "{upstream.url}"}}}}
+models: {{deep: {{provider: up, prior: {{alpha: 20, beta: 1}}}}, good: {{provider: up}}}}
+routes: {{auto: {{candidates: [deep, good], decay: {{half_life_s: null}}}}}}
+""").start()
+    try:
+        client = openai.OpenAI(base_url=gw.base_url, api_key="none", max_retries=0)
+        raw = client.chat.completions.with_raw_response.create(model="auto", messages=MSG)
+        assert raw.headers["x-bayesgate-model"] == "good"  # failed over, as for any garbage
+        gw.settle()
+        assert gw.gateway.store.snapshot("auto")["deep"].beta == pytest.approx(2.0)
+        http = httpx.Client(base_url=gw.url, timeout=10)
+        with http.stream("POST", "/v1/chat/completions", json={
+                "model": "deep", "messages": MSG, "stream": True}) as r:
+            assert r.status_code == 200
+            text = "".join(r.iter_text())
+        assert '"error"' in text and "cannot be passed on" in text  # an error event, in shape
+    finally:
+        gw.stop()

@@ -27,41 +27,50 @@ def _p99(http: httpx.Client, n: int) -> float:
     return statistics.quantiles(times, n=100)[98]
 
 
+def _beside(gw: GatewayThread, http: httpx.Client, model: str) -> tuple[float, list[int]]:
+    """p99 of plain requests while another client keeps sending json_schema requests."""
+    stop = threading.Event()
+    sent: list[int] = []
+
+    def other() -> None:
+        with httpx.Client(base_url=gw.url, timeout=60) as client:
+            while not stop.is_set():
+                r = client.post("/v1/chat/completions", json={
+                    "model": model, "response_format": EVIL,
+                    "messages": [{"role": "user", "content": "aaaa"}]})
+                sent.append(r.status_code)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    try:
+        return _p99(http, 100), sent
+    finally:
+        stop.set()
+        thread.join(60)
+
+
 def test_plain_requests_keep_their_latency_beside_a_catastrophic_pattern(
         upstream: FakeUpstream) -> None:
+    # The same schema and traffic twice: answers that match it at once ("aaaa"), and answers
+    # that send a backtracking engine through 2^28 paths (28 a's and a "!").
+    upstream.behaviors["benign"] = Behavior(json_content='{"answer": "aaaa"}')
     upstream.behaviors["evil"] = Behavior(json_content='{"answer": "' + "a" * 28 + '!"}')
     gw = GatewayThread(f"""
 providers: {{up: {{type: openai, base_url: "{upstream.url}"}}}}
-models: {{plain: {{provider: up}}, evil: {{provider: up}}}}
+models: {{plain: {{provider: up}}, benign: {{provider: up}}, evil: {{provider: up}}}}
 routes: {{auto: {{candidates: [plain]}}}}
 """).start()
     try:
         http = httpx.Client(base_url=gw.url, timeout=30)
         _p99(http, 20)  # warm up
-        quiet = _p99(http, 100)
-        stop = threading.Event()
-        sent = []
-
-        def attack() -> None:
-            with httpx.Client(base_url=gw.url, timeout=60) as evil:
-                while not stop.is_set():
-                    r = evil.post("/v1/chat/completions", json={
-                        "model": "evil", "response_format": EVIL,
-                        "messages": [{"role": "user", "content": "aaaa"}]})
-                    sent.append(r.status_code)
-
-        attacker = threading.Thread(target=attack)
-        attacker.start()
-        try:
-            loud = _p99(http, 100)
-        finally:
-            stop.set()
-            attacker.join(60)
-        print(f"\n  p99 quiet {quiet * 1000:.1f} ms, beside the pattern {loud * 1000:.1f} ms, "
-              f"{len(sent)} hostile answers")
-        assert len(sent) >= 5 and set(sent) == {200}
-        assert loud <= max(2 * quiet, 0.02)
+        quiet, benign = _beside(gw, http, "benign")
+        loud, hostile = _beside(gw, http, "evil")
+        print(f"\n  p99 beside a harmless schema {quiet * 1000:.1f} ms ({len(benign)} answers), "
+              f"beside the pattern {loud * 1000:.1f} ms ({len(hostile)} answers)")
+        assert len(hostile) >= 5 and set(hostile) == set(benign) == {200}
+        assert loud <= max(2 * quiet, quiet + 0.02)
         gw.settle()
-        assert gw.gateway.stats.counters("", "evil").invalid == len(sent)  # still judged
+        assert gw.gateway.stats.counters("", "evil").invalid == len(hostile)  # still judged
+        assert gw.gateway.stats.counters("", "benign").invalid == 0
     finally:
         gw.stop()

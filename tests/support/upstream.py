@@ -27,6 +27,7 @@ class Behavior:
     #                    | stall (stream stops sending after two chunks) | error_event
     #                    | drop (stream: the connection is closed after two chunks)
     #                    | chunked (non-stream: sent without a content-length)
+    #                    | deep (the answer, or the second chunk, holds JSON 300 levels deep)
     chunk_delay_s: float = 0.0
     content: str = "Hello from the fake upstream."
     error_message: str | None = None  # the text of an error answer (default names the model)
@@ -177,7 +178,7 @@ class FakeUpstream:
             answer["choices"] = []
         if behavior.mode == "empty":
             answer["choices"][0]["message"]["content"] = ""
-        return web.Response(body=orjson.dumps(answer), content_type="application/json")
+        return web.Response(body=dumps(answer, behavior), content_type="application/json")
 
     async def _cut_body(self, request: web.Request, body: dict[str, Any], model: str,
                         behavior: Behavior) -> web.StreamResponse:
@@ -207,7 +208,8 @@ class FakeUpstream:
                 assert request.transport is not None
                 request.transport.abort()
                 return resp
-            event = b"data: " + orjson.dumps(chunk) + b"\n\n"
+            event = b"data: " + (dumps(chunk, behavior) if i == 1 else orjson.dumps(chunk)) \
+                + b"\n\n"
             await resp.write(event)
             self.streamed_bytes += len(event)
             if behavior.chunk_delay_s:
@@ -248,6 +250,15 @@ def completion(body: dict[str, Any], model: str, behavior: Behavior) -> dict[str
         answer["usage"] = {"prompt_tokens": prompt, "completion_tokens": 7,
                            "total_tokens": prompt + 7}
     return answer
+
+
+def dumps(data: dict[str, Any], behavior: Behavior) -> bytes:
+    """The JSON of an answer or chunk; mode "deep" adds a field nested 300 levels, written by
+    hand (orjson reads up to 1024 levels but writes only 254)."""
+    raw = orjson.dumps(data)
+    if behavior.mode != "deep":
+        return raw
+    return raw[:-1] + b',"deep":' + b"[" * 300 + b"0" + b"]" * 300 + b"}"
 
 
 def prompt_tokens(body: dict[str, Any]) -> int:

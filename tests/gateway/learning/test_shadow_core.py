@@ -212,3 +212,32 @@ async def test_a_reload_keeps_the_shadow_counters_and_verdicts(gw: Gateway) -> N
     assert reloaded.promotion.verdicts["auto"]["cand"].ready
     assert reloaded.shadow.in_flight["auto"] == 0  # the copies belong to the old generation
     await gw.shadow.aclose()
+
+
+async def test_promotion_rests_on_evidence_still_held_not_a_lifetime_count() -> None:
+    """Copies minutes apart: 30 observations counted, but the decayed posterior holds little
+    more than its start. It used to be promoted at P = 0.958 from its family prior alone."""
+    clock = [1000.0]
+    text = CONFIG.replace("cost_weight: 0,", "cost_weight: 0, decay: {half_life_s: 60},")
+    text = text.replace("cand: {provider: sim,",
+                        "cand: {provider: sim, prior: {alpha: 19, beta: 1},")
+    config = loads(text % "promotion: {min_observations: 30}", env={})
+    async with running(config, seed=4, clock=lambda: clock[0]) as gw:
+        prior = gw.beliefs.prior("auto", "cand")  # an optimistic prior, as a family's may be
+        for _ in range(30):  # one perfect copy every five minutes
+            clock[0] += 300
+            gw.store.record(Update.observation("auto", "cand", 1.0, prior=prior,
+                                               half_life_s=60))
+        for model in ("live", "other"):  # the live models, served all along
+            for _ in range(40):
+                gw.store.record(Update.observation("auto", model, 0.6, prior=Prior(),
+                                                   half_life_s=60))
+        gw.promotion.review()
+        verdict = gw.promotion.verdicts["auto"]["cand"]
+        assert verdict.observations == 30 and verdict.probability >= 0.95
+        assert not verdict.ready and verdict.evidence < 5
+        for _ in range(40):  # the same copies close together: now the evidence is held
+            gw.store.record(Update.observation("auto", "cand", 1.0, prior=prior,
+                                               half_life_s=60))
+        gw.promotion.review()
+        assert gw.promotion.verdicts["auto"]["cand"].ready
