@@ -8,6 +8,7 @@ error) is dropped and counted.
 from __future__ import annotations
 
 import asyncio
+import re
 
 from redis.exceptions import (
     AskError,
@@ -33,12 +34,22 @@ _TRANSIENT_TYPES = (OutOfMemoryError, ReadOnlyError, BusyLoadingError, MovedErro
                     RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
 
 
+# Redis before 7 runs the script and reports a refused call inside it as "Error running script
+# (call to f_...): @user_script:8: -OOM command not allowed ..." (the first write of the script
+# failed, so nothing of it was applied).
+_IN_SCRIPT = re.compile(r"(?:^|[\s:]-?)(" + "|".join(sorted(_TRANSIENT)) + r")\b")
+
+
 def transient(exc: BaseException) -> bool:
     """redis-py turns most error codes into exception types (and drops the code from the
-    message); the rest (BUSY, NOREPLICAS, ...) arrive as a ResponseError starting with it."""
+    message); the rest (BUSY, NOREPLICAS, ...) arrive as a ResponseError starting with it, or,
+    from inside the update script on Redis 6, after the script's name."""
     if isinstance(exc, _TRANSIENT_TYPES):
         return True
-    words = str(exc).split(maxsplit=1)
-    return bool(words) and words[0].upper() in _TRANSIENT
+    text = str(exc)
+    words = text.split(maxsplit=1)
+    if words and words[0].upper() in _TRANSIENT:
+        return True
+    return text.startswith("Error running script") and _IN_SCRIPT.search(text) is not None
 
 
