@@ -26,7 +26,7 @@ from gateway.ops.stats import Stats
 from gateway.routing.beliefs import Beliefs
 from gateway.routing.context import Classifier
 from gateway.routing.costs import CostModel
-from gateway.store import Store, Update, cell
+from gateway.store import Store, Update, cell, scopes
 from policies import defaults
 from policies.reward import reward
 
@@ -105,16 +105,7 @@ class Learner:
                                        now=self._clock())
             if weight <= 0:
                 continue
-            prior = self._beliefs.prior(name, exchange.model)
-            self._store.record(Update.observation(
-                name, exchange.model, score, prior=prior, half_life_s=route.half_life_s,
-                max_strength=route.max_strength, initial=self._initial(route, exchange.model),
-                weight=weight))
-            if exchange.cls:
-                self._store.record(Update.observation(
-                    cell(name, exchange.cls), exchange.model, score, prior=prior,
-                    half_life_s=route.half_life_s, max_strength=route.max_strength,
-                    weight=weight))
+            self._record(route, exchange.cls, exchange.model, score, weight)
             if exchange.messages is not None and route.retry_window_s > 0:
                 await self._retries.check(name, exchange, score)
         if exchange.request is not None:
@@ -163,14 +154,20 @@ class Learner:
     def feedback(self, route: RouteConfig, cls: str, model: str, score: float, *,
                  weight: float) -> None:
         """An explicit score for one decision (POST /v1/feedback), on the route and class."""
+        self._record(route, cls, model, score, weight)
+        self._observe(route.name, model, score, None)
+
+    def _record(self, route: RouteConfig, cls: str, model: str, score: float,
+                weight: float) -> None:
+        """One scored answer, at `weight`, on the route level and the class's cell (a model
+        new to the route starts from its cold start there; a class cell from the prior)."""
         prior = self._beliefs.prior(route.name, model)
         initial = self._initial(route, model)
-        for scope in (route.name, cell(route.name, cls)) if cls else (route.name,):
+        for scope in scopes(route.name, cls):
             self._store.record(Update.observation(
                 scope, model, score, prior=prior, half_life_s=route.half_life_s,
                 max_strength=route.max_strength, weight=weight,
                 initial=initial if scope == route.name else None))
-        self._observe(route.name, model, score, None)
 
     def forget(self, route_name: str, model: str) -> None:
         """Reset a model's posterior on a route (and its classes) to its prior after an outage

@@ -17,7 +17,7 @@ import orjson
 from gateway.config import Config
 from gateway.learning.measure import Exchange
 from gateway.routing.beliefs import Beliefs
-from gateway.store import Store, Update, cell
+from gateway.store import Store, Update, scopes
 from policies.reward import Outcome, reward
 
 MAX_DECLARED_RETRIES = 10  # a larger declared count is read as this many
@@ -64,6 +64,6 @@ class RetryDetector:
         if delta <= 0:
             return
         prior = self._beliefs.prior(route_name, model)
-        for scope in (route_name, cell(route_name, cls)) if cls else (route_name,):
+        for scope in scopes(route_name, cls):
             self._store.record(Update(scope, model, -delta, delta, prior, route.half_life_s,
                                       observations=0))

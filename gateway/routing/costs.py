@@ -113,7 +113,9 @@ class CostModel:
         completion = found[0] if found is not None else _DEFAULT_TOKENS[1]
         if budget is not None and completion > budget:
             completion = budget
-        return (price.input_per_mtok * prompt + price.output_per_mtok * completion) / 1e6
+        return expected_cost(input_per_mtok=price.input_per_mtok,
+                             output_per_mtok=price.output_per_mtok,
+                             input_tokens=prompt, output_tokens=completion)
 
     def normalized(self, models: tuple[str, ...], *, cls: str = "",
                    prompt_tokens: int | None = None,

@@ -9,7 +9,7 @@ May import: `gateway.config`, `gateway.redact`, `policies`. The request path onl
 non-blocking half of the protocol (snapshot, record, circuits, promotions).
 """
 
-from gateway.store.base import Store, Update, apply, cell
+from gateway.store.base import Store, Update, apply, cell, scopes
 from gateway.store.memory import MemoryStore
 
-__all__ = ["MemoryStore", "Store", "Update", "apply", "cell"]
+__all__ = ["MemoryStore", "Store", "Update", "apply", "cell", "scopes"]

@@ -22,6 +22,11 @@ def cell(route: str, cls: str) -> str:
     return f"{route}#{cls}" if cls else route
 
 
+def scopes(route: str, cls: str) -> tuple[str, ...]:
+    """Where an answer of class `cls` is learned: the route level, then the class's cell."""
+    return (route, cell(route, cls)) if cls else (route,)
+
+
 @dataclass(frozen=True, slots=True)
 class Update:
     route: str
