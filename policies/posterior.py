@@ -7,6 +7,7 @@ replica that applies it to the same state at the same time gets the same answer.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 # A posterior never gets weaker than this, so a NaN-free Beta sample always exists.
@@ -206,3 +207,31 @@ def capped(alpha: float, beta: float, prior: Prior, max_strength: float) -> tupl
         return alpha, beta
     keep = max(0.0, 1.0 - excess / evidence)
     return (max(prior.alpha + ea * keep, _MIN_PARAM), max(prior.beta + eb * keep, _MIN_PARAM))
+
+
+def route_level(posts: Sequence[Posterior], priors: Sequence[Prior]) -> float | None:
+    """The mean reward of the evidence the route's models hold (their posteriors beyond their
+    priors, summed), or None while there is none."""
+    ea = eb = 0.0
+    for post, prior in zip(posts, priors, strict=True):
+        a, b = post.alpha - prior.alpha, post.beta - prior.beta
+        if a > 0:
+            ea += a
+        if b > 0:
+            eb += b
+    total = ea + eb
+    return ea / total if total > 1e-9 else None
+
+
+def on_route_scale(post: Posterior, prior: Prior, level: float | None) -> tuple[float, float]:
+    """(alpha, beta) of `post` with its prior's mean raised to the route's `level` (same
+    strength): a model with little evidence of its own looks as good as what the route's
+    answers earn, not a coin flip, so it is tried again whenever the models in use fall below
+    that. Evidence is kept. A tuple, not a Posterior: this runs for every candidate."""
+    pa, pb = prior.alpha, prior.beta
+    if level is None or level * (pa + pb) <= pa:
+        return post.alpha, post.beta
+    s = pa + pb
+    a = post.alpha + s * level - pa
+    b = post.beta + s * (1.0 - level) - pb
+    return (a if a > _MIN_PARAM else _MIN_PARAM, b if b > _MIN_PARAM else _MIN_PARAM)

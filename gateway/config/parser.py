@@ -341,8 +341,10 @@ class _Parser:
         return tuple(found)
 
     def decay(self, raw: Any, path: str) -> dict[str, Any]:
-        """`half_life_s: null` turns decay off, and with it the strength cap unless one is set."""
+        """`half_life_s: null` turns decay off, and with it the strength cap unless one is set;
+        `half_life_requests: null` leaves decay by time alone."""
         f = self.fields(raw, path, {"half_life_s": optional(number(0, strict_lo=True)),
+                                    "half_life_requests": optional(number(0, strict_lo=True)),
                                     "max_strength": optional(number(2, strict_lo=True))})
         if f.get("half_life_s", ...) is None:
             f.setdefault("max_strength", None)

@@ -177,6 +177,7 @@ class RouteConfig:
     shadow: ShadowConfig = field(default_factory=ShadowConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     half_life_s: float | None = defaults.HALF_LIFE_S
+    half_life_requests: float | None = defaults.HALF_LIFE_REQUESTS
     max_strength: float | None = defaults.MAX_STRENGTH
     confidence_floor: float = defaults.CONFIDENCE_FLOOR
     exploration: float = defaults.EXPLORATION

@@ -55,7 +55,8 @@ def snapshot(gateway: Generation) -> dict[str, Any]:
                                                    promoted=model in live))
         routes[name] = {"candidates": list(live), "fallback": route.fallback,
                         "models": models, "cost": _savings(gateway, name, live),
-                        "classes": _classes(gateway, route, live, now)}
+                        "classes": _classes(gateway, route, live, now),
+                        "decay": _decay(gateway, route, now)}
         if route.shadow.candidates:
             routes[name].update(_shadow_route(gateway, name))
     return {"routes": routes, "store": gateway.store.status(),
@@ -63,6 +64,14 @@ def snapshot(gateway: Generation) -> dict[str, Any]:
             "doors": dict(stats.doors), "client_disconnects": stats.client_disconnects,
             "errors": {path: dict(counts) for path, counts in stats.errors.items()},
             "learning_dropped": stats.learning_dropped}
+
+
+def _decay(gateway: Generation, route: RouteConfig, now: float) -> dict[str, Any]:
+    """The half-life in force (seconds; None: no decay) and the request rate behind it."""
+    half = gateway.beliefs.half_life(route, now)
+    return {"half_life_s": None if half is None else round(half, 3),
+            "half_life_requests": route.half_life_requests,
+            "request_rate": round(gateway.beliefs.request_rate(route.name, now), 3)}
 
 
 def _classes(gateway: Generation, route: RouteConfig, live: tuple[str, ...],

@@ -44,7 +44,7 @@ class Learner:
         self._costs = costs
         self._stats = stats
         self._clock = clock
-        self._retries = RetryDetector(config, store, beliefs)
+        self._retries = RetryDetector(config, store, beliefs, clock=clock)
         self._share = CallerShare()
         self._classes = {name: Classifier(route.classes).names
                          for name, route in config.routes.items()}
@@ -163,9 +163,10 @@ class Learner:
         new to the route starts from its cold start there; a class cell from the prior)."""
         prior = self._beliefs.prior(route.name, model)
         initial = self._initial(route, model)
+        half = self._beliefs.half_life(route, self._clock())
         for scope in scopes(route.name, cls):
             self._store.record(Update.observation(
-                scope, model, score, prior=prior, half_life_s=route.half_life_s,
+                scope, model, score, prior=prior, half_life_s=half,
                 max_strength=route.max_strength, weight=weight,
                 initial=initial if scope == route.name else None))
 
@@ -175,9 +176,10 @@ class Learner:
         (within the breaker's cool-down) reset it once, not once each."""
         route = self._config.routes[route_name]
         prior = self._beliefs.prior(route_name, model)
-        since = self._clock() - route.breaker.cooldown_s
+        now = self._clock()
+        since, half = now - route.breaker.cooldown_s, self._beliefs.half_life(route, now)
         for scope in (route_name, *(cell(route_name, c) for c in self._classes[route_name])):
-            self._store.record(Update(scope, model, 0.0, 0.0, prior, route.half_life_s,
+            self._store.record(Update(scope, model, 0.0, 0.0, prior, half,
                                       observations=0, reset_since=since))
 
 

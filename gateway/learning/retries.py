@@ -11,6 +11,7 @@ failed, and a client could send any number.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import orjson
 
@@ -34,10 +35,12 @@ def declared_retries(raw: bytes | None) -> int:
 
 
 class RetryDetector:
-    def __init__(self, config: Config, store: Store, beliefs: Beliefs) -> None:
+    def __init__(self, config: Config, store: Store, beliefs: Beliefs, *,
+                 clock: Callable[[], float]) -> None:
         self._config = config
         self._store = store
         self._beliefs = beliefs
+        self._clock = clock
 
     async def check(self, route_name: str, exchange: Exchange, score: float) -> None:
         """Record this answer's fingerprint; if it repeats an earlier answer's, move the weight
@@ -64,6 +67,7 @@ class RetryDetector:
         if delta <= 0:
             return
         prior = self._beliefs.prior(route_name, model)
+        half = self._beliefs.half_life(route, self._clock())
         for scope in scopes(route_name, cls):
-            self._store.record(Update(scope, model, -delta, delta, prior, route.half_life_s,
+            self._store.record(Update(scope, model, -delta, delta, prior, half,
                                       observations=0))

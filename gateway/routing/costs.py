@@ -104,13 +104,15 @@ class CostModel:
                              input_tokens=prompt, output_tokens=completion)
 
     def expected(self, model: str, *, cls: str = "", prompt_tokens: int | None = None,
-                 budget: int | None = None) -> float:
-        """The expected cost in USD of one request (a typical turn when nothing is known)."""
+                 budget: int | None = None, unknown: float | None = None) -> float:
+        """The expected cost in USD of one request; `unknown`: the completion tokens assumed
+        while the model has answered none (default a typical turn)."""
         price = self.prices[model]
         prompt = _DEFAULT_TOKENS[0] if prompt_tokens is None else prompt_tokens * \
             self._prompt_ratio.get(model, 1.0)
         found = self._completion.get((model, cls)) or self._completion.get((model, ""))
-        completion = found[0] if found is not None else _DEFAULT_TOKENS[1]
+        completion = found[0] if found is not None else \
+            _DEFAULT_TOKENS[1] if unknown is None else unknown
         if budget is not None and completion > budget:
             completion = budget
         return expected_cost(input_per_mtok=price.input_per_mtok,
@@ -120,6 +122,13 @@ class CostModel:
     def normalized(self, models: tuple[str, ...], *, cls: str = "",
                    prompt_tokens: int | None = None,
                    budget: int | None = None) -> dict[str, float]:
-        """Each model's expected cost of this request over the most expensive one's."""
+        """Each model's expected cost of this request over the most expensive one's. A model
+        that has not answered yet is assumed to answer as long as the others do on average:
+        a fixed guess would make it look dearer (or cheaper) than it is, and a model never
+        tried for its guessed length is never measured (a lock-in)."""
+        table = self._completion
+        lengths = [f[0] for m in models
+                   if (f := table.get((m, cls)) or table.get((m, ""))) is not None]
+        typical = sum(lengths) / len(lengths) if lengths else None
         return normalized({m: self.expected(m, cls=cls, prompt_tokens=prompt_tokens,
-                                            budget=budget) for m in models})
+                                            budget=budget, unknown=typical) for m in models})

@@ -85,12 +85,10 @@ class Router:
             costs = self._costs.normalized(candidates, cls=cls,
                                            prompt_tokens=context.prompt_tokens,
                                            budget=context.output_budget)
-        arms = []
-        for name in candidates:
-            post = self._beliefs.posterior(route, name, now=now, cls=cls)
-            available = self._availability.available(name, now=now, route=route)
-            arms.append(Arm(name, post.alpha, post.beta, costs[name], available))
-        return arms
+        posts = self._beliefs.for_selection(route, candidates, now=now, cls=cls)
+        available = self._availability.available
+        return [Arm(name, alpha, beta, costs[name], available(name, now=now, route=route))
+                for name, (alpha, beta) in zip(candidates, posts, strict=True)]
 
     def plan(self, requested: object, *, stay_on: str | None = None,
              request: dict[str, object] | None = None,
@@ -107,6 +105,7 @@ class Router:
         context = features(request) if request is not None else None
         if route is not None:
             now = self._clock()
+            self._beliefs.arrived(route.name, now)
             cls = ""
             if context is not None:
                 cls = self._classifiers[route.name].classify(context, stated=stated_class)

@@ -76,7 +76,7 @@ def assemble(config: Config, base: Generation | None = None, *,
     costs = CostModel(config.models,
                       litellm_price_table() if any(m.cost is None for m in
                                                    config.models.values()) else {})
-    beliefs = Beliefs(config, store)
+    beliefs = Beliefs(config, store, live.traffic)
     router = Router(config, beliefs=beliefs, costs=costs, availability=live.availability,
                     store=store, rng=live.rng, clock=clock)
     learner = Learner(config, store, beliefs, costs, live.stats, clock=clock,

@@ -34,6 +34,7 @@ from gateway.routing.costs import CostModel
 from gateway.routing.router import Router
 from gateway.runtime.pool import ProviderPool
 from gateway.store import Store
+from policies.traffic import RequestRate
 from providers.base import Provider
 
 
@@ -57,6 +58,7 @@ class Live:
     clock: Callable[[], float]
     reloader: Reloads | None = None  # runtime.reload.Reloader, once running
     decisions: Decisions = field(default_factory=lambda: Decisions(()))  # signed decision ids
+    traffic: dict[str, RequestRate] = field(default_factory=dict)  # routes' request rates here
 
 
 @dataclass

@@ -27,10 +27,12 @@ class View:
 Agent = Callable[[View, np.random.Generator], tuple[str, ...]]
 
 
-def thompson_agent(route: Route, *, cost_weight: float) -> Agent:
+def thompson_agent(route: Route, *, cost_weight: float,
+                   exploration: float | None = None) -> Agent:
     policy = ThompsonSampling(cost_weight=cost_weight, fallback=route.fallback,
                               confidence_floor=route.confidence_floor,
-                              exploration=route.exploration)
+                              exploration=route.exploration if exploration is None
+                              else exploration)
     return lambda view, rng: policy.select(view.arms, rng=rng, now=0.0).ranked
 
 
@@ -72,6 +74,11 @@ def oracle_agent(view: View, rng: np.random.Generator) -> tuple[str, ...]:
 BLIND = frozenset({"random", "round-robin", "most expensive", "cheapest", "oracle"})
 # Sees the route-level posteriors only, as a gateway without request classes would.
 POOLED = f"{OURS} no classes"
+# The policy before the lock-in fix: evidence decays by time only (120 s) toward the models'
+# own priors, draws with 30% of the variance.
+TODAY = f"{OURS} time decay only"
+TODAY_HALF_LIFE_S = 120.0
+TODAY_EXPLORATION = 0.3
 
 
 def agents(route: Route) -> dict[str, Agent]:
@@ -79,6 +86,8 @@ def agents(route: Route) -> dict[str, Agent]:
         OURS: thompson_agent(route, cost_weight=route.cost_weight),
         f"{OURS} cost_weight=0": thompson_agent(route, cost_weight=0.0),
         POOLED: thompson_agent(route, cost_weight=route.cost_weight),
+        TODAY: thompson_agent(route, cost_weight=route.cost_weight,
+                              exploration=TODAY_EXPLORATION),
         "epsilon-greedy 0.1": epsilon_greedy_agent(route),
         "random": random_agent,
         "round-robin": round_robin_agent,

@@ -12,7 +12,7 @@ import numpy as np
 
 from policies import breaker, defaults
 from policies.cost import TokenMeter, normalized, request_cost
-from policies.evaluation.agents import BLIND, POOLED, Agent, View
+from policies.evaluation.agents import BLIND, POOLED, TODAY, TODAY_HALF_LIFE_S, Agent, View
 from policies.evaluation.world import (
     HARD_SHARE,
     KINDS,
@@ -22,10 +22,19 @@ from policies.evaluation.world import (
     WorldModel,
     true_utilities,
 )
-from policies.posterior import Posterior, Prior, backed_off, decayed, observe
+from policies.posterior import (
+    Posterior,
+    Prior,
+    backed_off,
+    decayed,
+    observe,
+    on_route_scale,
+    route_level,
+)
 from policies.priors import cold_start, family_prior
 from policies.reward import Outcome, reward
 from policies.thompson import Arm
+from policies.traffic import RequestRate, effective_half_life
 
 SHARE_WINDOW = 50  # "80% share" is measured over the last this many requests
 
@@ -54,10 +63,20 @@ class Replica:
     families: dict[str, str] = field(default_factory=dict)
     # (request kind, model) -> the class's own posterior, for agents that judge the request
     cells: dict[tuple[str, str], Posterior] = field(default_factory=dict)
+    rate: RequestRate = field(default_factory=RequestRate)
+    # The policy before lock-in was fixed: time decay only, uniform decay targets.
+    today: bool = False
+
+    def half_life(self, now: float) -> float | None:
+        """The route's effective half-life (policies.traffic), as the gateway's Beliefs give."""
+        if self.today:
+            return TODAY_HALF_LIFE_S
+        return effective_half_life(self.route.half_life_s, self.route.half_life_requests,
+                                   self.rate.per_second(now))
 
     def add(self, m: WorldModel, *, now: float) -> None:
         """A model appears: it starts from its family's pooled evidence (cold start)."""
-        siblings = [decayed(p, self.priors[n], now=now, half_life_s=self.route.half_life_s)
+        siblings = [decayed(p, self.priors[n], now=now, half_life_s=self.half_life(now))
                     for n, p in self.posts.items() if self.families[n] == m.family]
         self.families[m.name] = m.family
         self.priors[m.name] = family_prior(m.family)
@@ -72,19 +91,22 @@ class Replica:
         gateway's Beliefs do); "" for the route level."""
         costs = normalized({n: request_cost(self.meters[n], m.price) for n, m in models.items()})
         arms = []
-        half = self.route.half_life_s
+        half = self.half_life(now)
+        posts = {n: decayed(self.posts[n], self.priors[n], now=now, half_life_s=half)
+                 if decay else self.posts[n] for n in models}
+        level = route_level(list(posts.values()), [self.priors[n] for n in posts]) \
+            if not self.today else None
         for n in models:
-            p = self.posts[n]
-            if decay:
-                p = decayed(p, self.priors[n], now=now, half_life_s=half)
+            p = posts[n]
             if kind:
                 own = self.cells.get((kind, n))
                 if own is not None:
                     own = decayed(own, self.priors[n], now=now, half_life_s=half)
                 p = backed_off(own, p, self.priors[n], bound=self.route.class_prior_strength,
                                now=now)
+            alpha, beta = on_route_scale(p, self.priors[n], level)
             ok = breaker.available(self.breakers[n], self.route.breaker, now=now)
-            arms.append(Arm(n, p.alpha, p.beta, costs[n], ok))
+            arms.append(Arm(n, alpha, beta, costs[n], ok))
         return arms
 
     def serve(self, ranked: tuple[str, ...], models: dict[str, WorldModel], *,
@@ -121,12 +143,12 @@ class Replica:
             latency = float(m.latency_ms * np.exp(m.latency_sigma * world.standard_normal()))
             r = reward(Outcome(valid=valid, latency_ms=latency), self.route.reward)
         self.posts[n] = observe(self.posts[n], r, prior=self.priors[n], now=now,
-                                half_life_s=self.route.half_life_s,
+                                half_life_s=self.half_life(now),
                                 max_strength=self.route.max_strength)
         if learn_kind:  # both levels learn from every answer, as the gateway's learner does
             cell = self.cells.get((kind, n)) or Posterior.from_prior(self.priors[n], now=now)
             self.cells[(kind, n)] = observe(cell, r, prior=self.priors[n], now=now,
-                                            half_life_s=self.route.half_life_s,
+                                            half_life_s=self.half_life(now),
                                             max_strength=self.route.max_strength)
         if failed:
             return None
@@ -136,9 +158,9 @@ class Replica:
 
 
 def run(name: str, agent: Agent, phases: Sequence[Phase], route: Route, *, seed: int,
-        requests: int, trace_every: int = 0) -> Run:
+        requests: int, trace_every: int = 0, rate: float = REQUEST_RATE) -> Run:
     """Drive `requests` requests through `agent`; `seed` fixes the world and the agent."""
-    gw = Replica(route, np.random.default_rng([seed, 1]))
+    gw = Replica(route, np.random.default_rng([seed, 1]), today=name == TODAY)
     rng = np.random.default_rng([seed, 2, sum(map(ord, name))])
     starts = [int(p.start * requests) for p in phases] + [requests]
     out = Run()
@@ -156,7 +178,8 @@ def run(name: str, agent: Agent, phases: Sequence[Phase], route: Route, *, seed:
         models = {m.name: m for m in phase.models}
         mixed = any(m.hard_quality is not None for m in phase.models)
         for i in range(starts[k], starts[k + 1]):
-            now += float(gw.world.exponential(1.0 / REQUEST_RATE))
+            now += float(gw.world.exponential(1.0 / rate))
+            gw.rate.arrived(now)
             kind = "hard" if mixed and gw.world.random() < HARD_SHARE else "easy"
             # Agents that ignore posteriors skip the decay: a third of the run time.
             judges = mixed and name not in BLIND and name != POOLED

@@ -15,6 +15,10 @@ from policies.cost import Price, TokenMeter, normalized, request_cost
 from policies.reward import RewardConfig, latency_score
 
 SCENARIOS = ("stationary", "degrade", "outage", "cold", "mixed")
+# Built to catch lock-in: the best of 3, 4 or 6 models degrades and later recovers, after the
+# runner-up was abandoned early (its first answers were bad by chance).
+LOCKIN = ("lockin-3", "lockin-4", "lockin-6")
+RATES = (0.2, 2.0, 20.0)  # requests per second the lock-in scenarios run at
 # The mixed workload: this share of requests is hard (tools, strict schemas), the rest easy.
 HARD_SHARE = 0.3
 KINDS = ("easy", "hard")
@@ -48,6 +52,7 @@ class Phase:
 class Route:
     cost_weight: float = defaults.COST_WEIGHT
     half_life_s: float | None = defaults.HALF_LIFE_S
+    half_life_requests: float | None = defaults.HALF_LIFE_REQUESTS
     max_strength: float | None = defaults.MAX_STRENGTH
     confidence_floor: float = defaults.CONFIDENCE_FLOOR
     exploration: float = defaults.EXPLORATION
@@ -79,13 +84,34 @@ def scenario(name: str) -> tuple[Phase, ...]:
         return (Phase(0.0, BASE), Phase(1 / 3, (PREMIUM, MID, down, SMALL)), Phase(1 / 2, BASE))
     if name == "cold":
         return (Phase(0.0, BASE), Phase(1 / 3, (*BASE, NEW)))
+    if name in LOCKIN:
+        return lockin(name)
     if name == "mixed":
         # The cheap models break most hard requests: the best model depends on the request.
         return (Phase(0.0, (replace(PREMIUM, hard_quality=0.96),
                             replace(MID, hard_quality=0.85),
                             replace(MINI, hard_quality=0.45),
                             replace(SMALL, hard_quality=0.2))),)
-    raise ValueError(f"Unknown scenario {name!r}; choose one of {', '.join(SCENARIOS)}.")
+    raise ValueError(f"Unknown scenario {name!r}; choose one of "
+                     f"{', '.join((*SCENARIOS, *LOCKIN))}.")
+
+
+# Invalid-answer rates of the lock-in models, best first: the gaps after the runner-up are
+# large (3), small (4: the last two 3 points apart) and both (6). Equal prices and latency,
+# no family.
+_LOCKIN_INVALID = {"lockin-3": (0.02, 0.10, 0.25), "lockin-4": (0.02, 0.10, 0.25, 0.28),
+                   "lockin-6": (0.02, 0.10, 0.25, 0.28, 0.35, 0.5)}
+LOCKIN_CHANGE = 1 / 3  # the best model degrades here, and recovers at 2/3
+
+
+def lockin(name: str) -> tuple[Phase, ...]:
+    models = tuple(WorldModel(f"m{i}", "custom", 1.0 - bad, 800, 0.0, Price(0.5, 1.5))
+                   for i, bad in enumerate(_LOCKIN_INVALID[name]))
+    best, runner_up, *rest = models
+    unlucky = replace(runner_up, quality=0.2)  # its first answers: the route gives up on it
+    degraded = replace(best, quality=0.4)
+    return (Phase(0.0, (best, unlucky, *rest)), Phase(0.05, models),
+            Phase(LOCKIN_CHANGE, (degraded, runner_up, *rest)), Phase(2 / 3, models))
 
 
 @functools.lru_cache(maxsize=256)

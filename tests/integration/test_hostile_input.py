@@ -38,8 +38,8 @@ def gw(fake: FakeUpstream) -> Iterator[GatewayThread]:
 server: {{api_keys: ["{KEY}"], max_body_bytes: {MAX_BODY}}}
 providers: {{up: {{type: openai, base_url: "{fake.url}", timeout_s: 5}}}}
 models: {{good: {{provider: up}}, other: {{provider: up}}}}
-routes: {{auto: {{candidates: [good, other]}}}}
-""").start()
+routes: {{auto: {{candidates: [good, other], learning: {{caller_share: 1}}}}}}
+""").start()  # one key sends everything: no caller-share bound, so every answer counts
     yield server
     server.stop()
 

@@ -34,7 +34,7 @@ models:
         cost: {{input_per_mtok: 2, output_per_mtok: 4}}}}
   other: {{provider: side, cost: {{input_per_mtok: 1, output_per_mtok: 1}}}}
 routes:
-  auto: {{candidates: {live}, shadow: {shadow}}}
+  auto: {{candidates: {live}, shadow: {shadow}, decay: {{half_life_requests: null}}}}
 """
 
 

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import httpx
 import jsonschema
 import openai
+import pydantic
 import pytest
 from pydantic import BaseModel, Field
 from support.gateway import GatewayThread
@@ -257,8 +258,12 @@ def test_the_default_config() -> None:
         client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
         parsed = 0
         for _ in range(8):
-            message = client.chat.completions.parse(model="auto", messages=ASK,
-                                                    response_format=Trip).choices[0].message
+            try:
+                message = client.chat.completions.parse(model="auto", messages=ASK,
+                                                        response_format=Trip).choices[0].message
+            except pydantic.ValidationError as exc:  # a cut-short answer (json_invalid_rate)
+                assert "json_invalid" in str(exc)  # passed on as the model sent it
+                continue
             assert message.content == "" or isinstance(message.parsed, Trip)
             parsed += message.parsed is not None
         assert parsed >= 4

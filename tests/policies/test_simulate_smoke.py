@@ -70,7 +70,8 @@ def test_unknown_scenario_is_a_sentence() -> None:
     with pytest.raises(ValueError) as err:
         world.scenario("meteor")
     assert str(err.value) == (
-        "Unknown scenario 'meteor'; choose one of stationary, degrade, outage, cold, mixed.")
+        "Unknown scenario 'meteor'; choose one of stationary, degrade, outage, cold, mixed, "
+        "lockin-3, lockin-4, lockin-6.")
 
 
 def test_the_simulator_runs_the_server_policy_code_not_a_copy() -> None:

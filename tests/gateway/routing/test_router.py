@@ -136,6 +136,8 @@ def test_a_promoted_shadow_candidate_becomes_live() -> None:
     assert router.candidates(route) == ("a", "b", "c")
     store.promote("auto", "cand")
     assert router.candidates(route) == ("a", "b", "c", "cand")
+    for model in ("a", "b", "c"):
+        observe(store, "auto", model, 0.5)
     observe(store, "auto", "cand", 1.0)
     assert firsts(router, "auto", 50)["cand"] > 45
 
@@ -144,3 +146,20 @@ def test_the_cost_weight_makes_the_cheap_model_win() -> None:
     router = build().router
     assert firsts(router, "thrifty")["a"] > 190
     assert 60 < firsts(router, "lavish")["a"] < 140  # equal posteriors, cost ignored
+
+
+def test_a_model_that_has_not_answered_is_priced_at_the_others_length() -> None:
+    """Equal prices: a model with no answers yet must not look dearer for a guessed length
+    (200 tokens against the others' measured 40), or it is never tried (a lock-in)."""
+    config = loads(CONFIG, env={})
+    costs = CostModel(config.models, {})
+    for _ in range(10):
+        costs.observe_tokens("a", 500, 40)
+        costs.observe_tokens("b", 500, 60)
+    norm = costs.normalized(("a", "b", "c"), prompt_tokens=500)
+    dearest = costs.expected("b", prompt_tokens=500)
+    assert norm["c"] == pytest.approx(costs.expected("c", prompt_tokens=500, unknown=50.0)
+                                      / dearest)
+    assert norm["a"] < norm["c"] < norm["b"] == 1.0
+    # Nobody has answered: every model at the typical turn.
+    assert CostModel(config.models, {}).normalized(("a", "b")) == {"a": 1.0, "b": 1.0}

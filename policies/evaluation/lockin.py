@@ -1,0 +1,125 @@
+"""The lock-in report: many seeded runs of the scenarios built to trap a policy (world.LOCKIN)
+at several request rates, with the whole distribution of how long each policy took to bring
+the new best model to 80% of its choices, not only the mean.
+
+Per scenario, rate and policy, over the seeds:
+    missed     share of runs that took more than BOUND requests after the best model degraded
+    never      share of runs that never got there before it recovered (locked in)
+    p50/p95/worst   requests to 80% share after the degradation (worst: "never" if any run was)
+    recovered  the same after the best model recovers (median), and the share that never did
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from policies.evaluation.agents import OURS, TODAY, agents
+from policies.evaluation.replay import run
+from policies.evaluation.world import LOCKIN, RATES, Route, scenario
+
+BOUND = 150  # requests after the change by which the new best should hold 80%
+REQUESTS = 1200  # per run: the change at 400, the recovery at 800
+POLICIES = (OURS, TODAY, "epsilon-greedy 0.1", "oracle")
+
+
+@dataclass(frozen=True, slots=True)
+class LockinRow:
+    scenario: str
+    rate: float
+    agent: str
+    runs: int
+    missed: float
+    never: float
+    p50: float
+    p95: float
+    worst: float
+    recovered_p50: float
+    recovered_never: float
+    regret: float  # per 1,000 requests
+
+
+def _one(task: tuple[str, float, int, Route, tuple[str, ...]],
+         ) -> dict[str, tuple[float, float, float]]:
+    name, rate, seed, route, names = task
+    table = agents(route)
+    out = {}
+    for agent in names:
+        r = run(agent, table[agent], scenario(name), route, seed=seed, requests=REQUESTS,
+                rate=rate)
+        out[agent] = (r.to80[0], r.to80[1], r.regret * 1000 / REQUESTS)
+    return out
+
+
+def evaluate_lockin(*, seeds: int, route: Route, names: Sequence[str] = LOCKIN,
+                    rates: Sequence[float] = RATES, policies: Sequence[str] = POLICIES,
+                    jobs: int = 1) -> list[LockinRow]:
+    tasks = [(n, rate, s, route, tuple(policies)) for n in names for rate in rates
+             for s in range(seeds)]
+    if jobs > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            results = list(pool.map(_one, tasks, chunksize=4))
+    else:
+        results = [_one(t) for t in tasks]
+    rows = []
+    for n in names:
+        for rate in rates:
+            per = [r for t, r in zip(tasks, results, strict=True) if t[:2] == (n, rate)]
+            rows += [_row(n, rate, agent, [p[agent] for p in per]) for agent in policies]
+    return rows
+
+
+def _row(name: str, rate: float, agent: str,
+         runs: list[tuple[float, float, float]]) -> LockinRow:
+    adapt = np.array([r[0] for r in runs])
+    back = np.array([r[1] for r in runs])
+    return LockinRow(
+        scenario=name, rate=rate, agent=agent, runs=len(runs),
+        missed=float(np.mean(adapt > BOUND)), never=float(np.mean(np.isinf(adapt))),
+        p50=_quantile(adapt, 50), p95=_quantile(adapt, 95), worst=float(adapt.max()),
+        recovered_p50=_quantile(back, 50), recovered_never=float(np.mean(np.isinf(back))),
+        regret=float(np.mean([r[2] for r in runs])))
+
+
+def _quantile(values: np.ndarray, q: float) -> float:
+    """The q-th percentile, inf when it falls among the runs that never got there."""
+    ordered = np.sort(values)
+    return float(ordered[min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1)])
+
+
+def format_lockin(rows: Sequence[LockinRow]) -> str:
+    head = (f"{'scenario':<9} {'req/s':>5} {'policy':<26} {'missed':>6} {'never':>6} "
+            f"{'p50':>5} {'p95':>5} {'worst':>6} {'recovered p50':>13} {'never':>6} "
+            f"{'regret/1k':>9}")
+    lines = [f"lock-in: requests until the new best holds 80% of the last 50 choices "
+             f"(missed: more than {BOUND}; never: not before the old best recovered)",
+             head, "-" * len(head)]
+    for r in rows:
+        lines.append(
+            f"{r.scenario:<9} {r.rate:>5g} {r.agent:<26} {r.missed:>6.1%} {r.never:>6.1%} "
+            f"{_n(r.p50):>5} {_n(r.p95):>5} {_n(r.worst):>6} {_n(r.recovered_p50):>13} "
+            f"{r.recovered_never:>6.1%} {r.regret:>9.1f}")
+    return "\n".join(lines)
+
+
+def _n(value: float) -> str:
+    return "never" if math.isinf(value) else f"{value:.0f}"
+
+
+def lockin_checks(rows: Sequence[LockinRow]) -> list[tuple[str, bool]]:
+    ours = [r for r in rows if r.agent == OURS]
+    if not ours:
+        return []
+    runs = sum(r.runs for r in ours)
+    never = sum(round(r.never * r.runs) for r in ours)
+    late = sum(round(r.missed * r.runs) for r in ours)
+    worst = max(r.worst for r in ours)
+    return [
+        (f"lock-in: {never} of {runs} runs never brought the new best to 80% share "
+         f"before the old best recovered (worst {_n(worst)})", never == 0),
+        (f"lock-in: {late} of {runs} runs took more than {BOUND} requests", late == 0),
+    ]
