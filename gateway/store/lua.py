@@ -17,6 +17,8 @@ route's), and all breaker keys share one slot so a single MGET reads them.
 
 from __future__ import annotations
 
+import hashlib
+
 # One update: decay the stored posterior toward its prior for the time since its last update
 # (on the Redis server's clock, so replicas never disagree), add the increments, clamp.
 # It is the Lua twin of `policies.posterior.updated()`; tests hold the two to the same numbers.
@@ -90,6 +92,11 @@ end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 """
+
+
+def script_sha(script: str) -> str:
+    """The SHA1 that EVALSHA names a script by (what SCRIPT LOAD answers)."""
+    return hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
 
 
 class Keys:

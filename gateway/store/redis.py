@@ -40,7 +40,7 @@ from gateway.config import StoreConfig
 from gateway.redact import redact_url
 from gateway.store.base import Update, apply
 from gateway.store.documents import Documents, RedisDocuments
-from gateway.store.lua import OPEN_CIRCUIT, UPDATE, Keys
+from gateway.store.lua import OPEN_CIRCUIT, UPDATE, Keys, script_sha
 from gateway.store.memory import Fingerprints
 from gateway.store.redis_errors import transient as _transient
 from policies.posterior import Posterior
@@ -109,8 +109,7 @@ class RedisStore:
             self._config.url, socket_timeout=_SOCKET_TIMEOUT_S,
             socket_connect_timeout=_SOCKET_TIMEOUT_S, retry=Retry(NoBackoff(), 0),
             max_connections=8, client_name=f"bayesgate-{self._replica}")
-        self._update = self._client.register_script(UPDATE)
-        self._open = self._client.register_script(OPEN_CIRCUIT)
+        self._update_sha, self._open_sha = script_sha(UPDATE), script_sha(OPEN_CIRCUIT)
         self._last_sync = time.monotonic()
         self._task = asyncio.create_task(self._run(), name="bayesgate-redis-sync")
 
@@ -249,6 +248,10 @@ class RedisStore:
         self._wake.clear()
 
     async def _sync(self) -> None:
+        if not self._ok:  # first contact, or back after trouble (maybe a new or empty Redis)
+            assert self._client is not None
+            for script in (UPDATE, OPEN_CIRCUIT):
+                await self._client.script_load(script)
         await self._flush()
         await self._refresh()
 
@@ -268,11 +271,16 @@ class RedisStore:
         for model, until in circuits.items():
             ttl_ms = math.ceil((until - now) * 1000)
             if ttl_ms > 0:
-                await self._open(keys=[self._keys.circuit(model)], args=[repr(until), ttl_ms],
-                                 client=pipe)
+                pipe.execute_command("EVALSHA", self._open_sha, 1, self._keys.circuit(model),
+                                     repr(until), ttl_ms)
         for route, model in promotions:
             pipe.sadd(self._keys.promoted(route), model)
-        await pipe.execute()
+        results = await pipe.execute(raise_on_error=False)
+        if any(isinstance(r, NoScriptError) for r in results):
+            await self._client.script_load(OPEN_CIRCUIT)  # a new or restarted Redis
+        failed = next((r for r in results if isinstance(r, Exception)), None)
+        if failed is not None:
+            raise RedisError(f"breakers and promotions not stored: {_describe(failed)}")
         for model, until in circuits.items():
             if self._unsent_circuits.get(model) == until:
                 del self._unsent_circuits[model]
@@ -288,8 +296,8 @@ class RedisStore:
             pipe = self._client.pipeline(transaction=False)
             for item in batch:
                 u = item.update
-                pipe.evalsha(
-                    self._update.sha, 2, self._keys.posterior(u.route, u.model),
+                pipe.execute_command(  # EVALSHA by name: the cluster pipeline blocks evalsha()
+                    "EVALSHA", self._update_sha, 2, self._keys.posterior(u.route, u.model),
                     self._keys.seen(u.route, u.model, self._replica),
                     repr(u.d_alpha), repr(u.d_beta), u.observations, repr(u.prior.alpha),
                     repr(u.prior.beta), "" if u.half_life_s is None else repr(u.half_life_s),
@@ -342,7 +350,7 @@ class RedisStore:
         for route in routes:
             pipe.smembers(self._keys.promoted(route))
         if circuit_models:
-            pipe.mget([self._keys.circuit(m) for m in circuit_models])
+            pipe.execute_command("MGET", *(self._keys.circuit(m) for m in circuit_models))
         results = await pipe.execute()
         view: dict[str, dict[str, Posterior]] = {}
         counts: dict[tuple[str, str], int] = {}

@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis
@@ -58,10 +59,11 @@ def free_port() -> int:
 
 class RedisServer:
     def __init__(self, *, port: int | None = None, persist: bool = False,
-                 password: str | None = None) -> None:
+                 password: str | None = None, args: Sequence[str] = ()) -> None:
         self.port = port or free_port()
         self.persist = persist
         self.password = password
+        self.args = list(args)  # more redis-server options (cluster mode, replicaof, ...)
         self.dir = tempfile.mkdtemp(prefix="bayesgate-redis-")
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -85,7 +87,8 @@ class RedisServer:
         else:
             args += ["--appendonly", "no"]
         if self.password:
-            args += ["--requirepass", self.password]
+            args += ["--requirepass", self.password, "--masterauth", self.password]
+        args += self.args
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
