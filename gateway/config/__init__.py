@@ -14,6 +14,7 @@ from gateway.config.schema import (
     LOG_LEVELS,
     PROVIDER_TYPES,
     STORE_BACKENDS,
+    STORE_MODES,
     UNMATCHED_CLASS,
     ClassConfig,
     Config,
@@ -34,7 +35,8 @@ __all__ = [
     "UNMATCHED_CLASS",
     "ClassConfig",
     "LearningConfig",
-    "LOG_FORMATS", "LOG_LEVELS", "PROVIDER_TYPES", "STORE_BACKENDS", "Config", "ConfigError",
+    "LOG_FORMATS", "LOG_LEVELS", "PROVIDER_TYPES", "STORE_BACKENDS", "STORE_MODES", "Config",
+    "ConfigError",
     "DashboardConfig", "LoggingConfig", "ModelConfig", "PromotionConfig", "ProviderConfig",
     "RouteConfig", "ServerConfig", "ShadowConfig", "StoreConfig", "load", "loads",
 ]

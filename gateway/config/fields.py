@@ -1,13 +1,19 @@
 """Typed field converters for the config parser: each takes a YAML value and its path and
-returns the converted value or raises Invalid with a `path: message` sentence."""
+returns the converted value or raises Invalid with a `path: message` sentence. Then the checks
+that span several fields of one section."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from gateway.redact import redact_url
+
 Convert = Callable[[Any, str], Any]
+
+_ADDRESS = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]/]+):[0-9]{1,5}")  # host:port, [v6]:port
 
 
 class Invalid(Exception):
@@ -89,3 +95,32 @@ def keys(value: Any, path: str) -> dict[str, str]:
         raise Invalid(f"{path}: expected a list of keys or a mapping name -> key")
     return {name: key for name, key in named.items() if key}
 
+
+
+def addresses(value: Any, path: str) -> tuple[str, ...]:
+    """A list of "host:port" ("[::1]:port" for IPv6)."""
+    found = str_list(value, path)
+    for i, address in enumerate(found):
+        if not _ADDRESS.fullmatch(address):
+            raise Invalid(f"{path}[{i}]: expected host:port, got {address!r}")
+    return found
+
+
+def store_errors(f: Mapping[str, Any]) -> list[str]:
+    """What store's fields, each valid, say together that cannot work."""
+    errors = []
+    url, mode = f.get("url", ""), f.get("mode", "standalone")
+    if url and not url.startswith(("redis://", "rediss://", "unix://")):
+        errors.append(f"store.url: expected a redis://, rediss:// or unix:// URL, "
+                      f"got {redact_url(url)!r}")
+    if mode != "standalone" and url.startswith("unix://"):
+        errors.append(f"store.url: a unix:// socket cannot reach a Redis {mode}")
+    if mode == "sentinel" and not f.get("sentinels"):
+        errors.append("store.sentinels: required with mode: sentinel (host:port list)")
+    for key, wanted in (("nodes", "cluster"), ("sentinels", "sentinel")):
+        if f.get(key) and mode != wanted:
+            errors.append(f"store.{key}: only with mode: {wanted}")
+    if f.get("replica_acks") and mode == "cluster":
+        errors.append("store.replica_acks: not with mode: cluster (WAIT answers for one "
+                      "master, a batch spans several)")
+    return errors

@@ -20,12 +20,14 @@ import yaml
 from gateway.config.fields import (
     Convert,
     Invalid,
+    addresses,
     boolean,
     choice,
     keep,
     keys,
     number,
     optional,
+    store_errors,
     str_list,
     str_map,
     string,
@@ -35,6 +37,7 @@ from gateway.config.schema import (
     LOG_LEVELS,
     PROVIDER_TYPES,
     STORE_BACKENDS,
+    STORE_MODES,
     ClassConfig,
     Config,
     ConfigError,
@@ -49,7 +52,6 @@ from gateway.config.schema import (
     ShadowConfig,
     StoreConfig,
 )
-from gateway.redact import redact_url
 from policies.breaker import BreakerConfig
 from policies.cost import Price
 from policies.posterior import Prior
@@ -202,11 +204,11 @@ class _Parser:
             "sync_interval_s": number(0.01, 60), "max_pending": number(1, integer=True),
             "documents_ttl_s": number(0, strict_lo=True),
             "documents_max_bytes": number(0, integer=True),
+            "mode": choice(STORE_MODES), "nodes": addresses, "sentinels": addresses,
+            "master_name": string, "sentinel_password": optional(string),
+            "replica_acks": number(0, 16, integer=True),
         })
-        url = f.get("url", "")
-        if url and not url.startswith(("redis://", "rediss://", "unix://")):
-            self.errors.append(f"store.url: expected a redis://, rediss:// or unix:// URL, "
-                               f"got {redact_url(url)!r}")
+        self.errors += store_errors(f)
         return StoreConfig(**f)
 
     def provider(self, name: str, raw: Any) -> ProviderConfig | None:

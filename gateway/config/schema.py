@@ -24,6 +24,7 @@ PROVIDER_TYPES = tuple(PROVIDERS)
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("text", "json")
 STORE_BACKENDS = ("memory", "redis")
+STORE_MODES = ("standalone", "cluster", "sentinel")
 
 
 class ConfigError(Exception):
@@ -55,6 +56,16 @@ class StoreConfig:
     # most this process holds of them (the memory store, or a Redis replica's local copy).
     documents_ttl_s: float = 86_400.0
     documents_max_bytes: int = 16_000_000
+    # How Redis is reached: one server at `url`, a Redis Cluster (`url` and `nodes` are seeds),
+    # or the master that `sentinels` name `master_name` (then `url` gives only the scheme, the
+    # master's user, password and database).
+    mode: str = "standalone"
+    nodes: tuple[str, ...] = ()  # "host:port"
+    sentinels: tuple[str, ...] = ()  # "host:port"
+    master_name: str = "mymaster"
+    sentinel_password: str | None = None
+    # An update counts as stored once this many replicas acknowledged it too (WAIT).
+    replica_acks: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,4 +220,5 @@ class Config:
         found += list(self.server.api_keys.values()) + list(self.server.admin_keys.values())
         found += [v for p in self.providers.values() for v in p.headers.values()]
         found += url_passwords(self.store.url)
+        found += [self.store.sentinel_password] if self.store.sentinel_password else []
         return tuple(s for s in found if len(s) >= 4)

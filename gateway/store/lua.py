@@ -18,26 +18,43 @@ route's), and all breaker keys share one slot so a single MGET reads them.
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.store.base import Update
+
+SEEN_TTL_MS = 24 * 3600 * 1000
 
 # One update: decay the stored posterior toward its prior for the time since its last update
 # (on the Redis server's clock, so replicas never disagree), add the increments, clamp.
 # It is the Lua twin of `policies.posterior.updated()`; tests hold the two to the same numbers.
 #
 # The `seen` key makes a resent update a no-op: a replica numbers its updates, and a flush whose
-# acknowledgement was lost (Redis killed or frozen mid-pipeline) is sent again whole. Updates of
-# one replica reach one hash in order, so a high-water mark is enough to apply each exactly once.
+# acknowledgement was lost (Redis killed or frozen mid-pipeline) is sent again whole. A high-water
+# mark is enough to apply each exactly once as long as one replica's updates reach a hash in
+# order, and `prev` makes sure they do: an update names the one before it to the same hash and
+# is refused (GAP, -1) while that one is not applied, so it cannot overtake it (a NOSCRIPT or a
+# timeout early in a batch, a cluster client re-sending after MOVED). The replica sends a GAP
+# again after its predecessor, or with prev 0 if that one will never come (it was dropped, or
+# applied and lost with a Redis that restarted or failed over to a lagging replica).
 #
 # KEYS: post, seen
 # ARGV: d_alpha, d_beta, observations, prior_alpha, prior_beta, half_life_s ('' = no decay),
 #       seq, seen_ttl_ms, max_strength ('' = no cap; applied only above the prior's strength),
 #       initial alpha, initial beta (a cold start; '' = the prior),
-#       reset_since ('' = an update; else a reset to the prior unless `reset_at` >= it)
+#       reset_since ('' = an update; else a reset to the prior unless `reset_at` >= it),
+#       prev (0 = none)
+# Returns 1 (applied), 0 (applied before: skipped) or -1 (GAP: prev is not applied yet).
 UPDATE = """
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 local seq = tonumber(ARGV[7])
 local seen = tonumber(redis.call('GET', KEYS[2]))
 if seen and seq <= seen then
   return 0
+end
+local prev = tonumber(ARGV[13]) or 0
+if prev > 0 and (seen or 0) < prev then
+  return -1
 end
 redis.call('SET', KEYS[2], ARGV[7], 'PX', ARGV[8])
 local t = redis.call('TIME')
@@ -97,6 +114,16 @@ return 1
 def script_sha(script: str) -> str:
     """The SHA1 that EVALSHA names a script by (what SCRIPT LOAD answers)."""
     return hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
+
+
+def update_call(keys: Keys, u: Update, *, replica: str, seq: int, prev: int) -> list[str | int]:
+    """UPDATE's numkeys, KEYS and ARGV for one update."""
+    return [2, keys.posterior(u.route, u.model), keys.seen(u.route, u.model, replica),
+            repr(u.d_alpha), repr(u.d_beta), u.observations, repr(u.prior.alpha),
+            repr(u.prior.beta), "" if u.half_life_s is None else repr(u.half_life_s),
+            seq, SEEN_TTL_MS, "" if u.max_strength is None else repr(u.max_strength),
+            *(("", "") if u.initial is None else map(repr, u.initial)),
+            "" if u.reset_since is None else repr(u.reset_since), prev]
 
 
 class Keys:

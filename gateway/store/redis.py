@@ -8,7 +8,10 @@ the shared state, every `sync_interval_s` (at once when a breaker opens).
 Delivery is exactly-once as far as Redis keeps its data: an update leaves the queue only after
 Redis acknowledged the batch that carried it; a batch whose acknowledgement was lost (Redis
 killed, frozen past the socket timeout, a broken connection) is sent again whole, and the update
-script skips what it already applied (each replica numbers its updates; see lua.py).
+script skips what it already applied (each replica numbers its updates, and an update cannot
+overtake its predecessor to the same hash; see lua.py).
+With `store.replica_acks: n` a batch counts as acknowledged only once n replicas have it too
+(WAIT), so a Sentinel fail-over to a replica that lagged loses nothing either.
 An update whose own command failed (an error reply, not a lost connection) is dropped and
 counted. Past `max_pending` queued updates the oldest are dropped and counted.
 
@@ -31,27 +34,24 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio as redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
 from gateway.config import StoreConfig
 from gateway.redact import redact_url
 from gateway.store.base import Update, apply
 from gateway.store.documents import Documents, RedisDocuments
-from gateway.store.lua import OPEN_CIRCUIT, UPDATE, Keys, script_sha
+from gateway.store.lua import OPEN_CIRCUIT, UPDATE, Keys, script_sha, update_call
 from gateway.store.memory import Fingerprints
-from gateway.store.redis_errors import transient as _transient
+from gateway.store.redis_client import SOCKET_TIMEOUT_S, Client, Connection, connect
+from gateway.store.redis_errors import describe, sort_replies
 from policies.posterior import Posterior
 
 log = logging.getLogger("bayesgate.store")
 
 _BATCH = 1000  # updates per pipeline
-_SOCKET_TIMEOUT_S = 0.5  # a frozen Redis costs the sync task this much, never a request
+_WAIT_MS = 200  # how long a batch waits for store.replica_acks replicas
 _FINGERPRINT_TIMEOUT_S = 0.2  # the learner awaits fingerprints: keep its stalls short
 _MAX_BACKOFF_S = 2.0
-_SEEN_TTL_MS = 24 * 3600 * 1000
 _FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 
 
@@ -59,6 +59,7 @@ _FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 class _Pending:
     seq: int
     update: Update
+    prev: int  # the seq of this replica's update before it to the same hash (0: none)
 
 
 class RedisStore:
@@ -75,7 +76,8 @@ class RedisStore:
         self._circuit_models: set[str] = set(models)
         for ms in self._tracked.values():
             self._circuit_models |= ms
-        self._client: redis.Redis | None = None
+        self._connection: Connection | None = None
+        self._client: Client | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._wake = asyncio.Event()
@@ -91,6 +93,8 @@ class RedisStore:
         self._queue: collections.deque[_Pending] = collections.deque()
         self._inflight: list[_Pending] = []
         self._seq = 0
+        self._last_seq: dict[tuple[str, str], int] = {}  # per hash: the seq of its last update
+        self._unchained: set[int] = set()  # seqs whose predecessor will never come (lua.py)
         self._dropped = 0
         self._errors = 0
         self._duplicates = 0  # resent updates that Redis had applied already (and skipped)
@@ -105,10 +109,8 @@ class RedisStore:
 
     async def start(self) -> None:
         """Never blocks on Redis and never raises for it: the first sync runs in the task."""
-        self._client = redis.from_url(
-            self._config.url, socket_timeout=_SOCKET_TIMEOUT_S,
-            socket_connect_timeout=_SOCKET_TIMEOUT_S, retry=Retry(NoBackoff(), 0),
-            max_connections=8, client_name=f"bayesgate-{self._replica}")
+        self._connection = connect(self._config, client_name=f"bayesgate-{self._replica}")
+        self._client = self._connection.client
         self._update_sha, self._open_sha = script_sha(UPDATE), script_sha(OPEN_CIRCUIT)
         self._last_sync = time.monotonic()
         self._task = asyncio.create_task(self._run(), name="bayesgate-redis-sync")
@@ -125,13 +127,13 @@ class RedisStore:
         if self._client is not None:
             if self.pending:
                 try:  # a last flush, so a clean shutdown loses nothing
-                    async with asyncio.timeout(2 * _SOCKET_TIMEOUT_S):
+                    async with asyncio.timeout(2 * SOCKET_TIMEOUT_S):
                         await self._flush()
                 except _FAILURES as exc:
                     log.warning("redis store closing with %d updates unsent: %s",
-                                self.pending, _describe(exc))
-            await self._client.aclose()
-            self._client = None
+                                self.pending, describe(exc))
+            await self._connection.aclose() if self._connection else None
+            self._client = self._connection = None
 
     # -- the request side (no I/O) ----------------------------------------------------------
 
@@ -157,7 +159,9 @@ class RedisStore:
             self._queue.popleft()
             self._dropped += 1
         self._seq += 1
-        self._queue.append(_Pending(self._seq, update))
+        cell = (update.route, update.model)
+        self._queue.append(_Pending(self._seq, update, self._last_seq.get(cell, 0)))
+        self._last_seq[cell] = self._seq
         self._apply_locally(update)
 
     def circuits(self) -> Mapping[str, float]:
@@ -192,7 +196,8 @@ class RedisStore:
                 "last_sync_age_s": round(time.monotonic() - self._last_sync, 3),
                 "errors": self._errors, "document_errors": self.documents.errors,
                 "duplicates_skipped": self._duplicates,
-                "url": redact_url(self._config.url), "replica": self._replica}
+                "url": redact_url(self._config.url), "mode": self._config.mode,
+                "replica": self._replica}
 
     # -- fingerprints --------------------------------------------------------------------------
 
@@ -205,7 +210,7 @@ class RedisStore:
                         px=max(1, int(ttl_s * 1000)), get=True)
                 return previous.decode() if isinstance(previous, bytes) else None
             except _FAILURES as exc:
-                log.debug("fingerprint kept locally, redis failed: %s", _describe(exc))
+                log.debug("fingerprint kept locally, redis failed: %s", describe(exc))
         return self._fingerprints.swap(key, value, ttl_s=ttl_s)
 
     # -- the background task -------------------------------------------------------------------
@@ -220,7 +225,7 @@ class RedisStore:
                 self._errors += 1
                 if self._ok or failures == 1:
                     log.warning("redis store degraded (%s): serving on the local snapshot, "
-                                "%d updates pending", _describe(exc), self.pending)
+                                "%d updates pending", describe(exc), self.pending)
                 self._ok = False
             except Exception:  # a bug, not Redis: keep the gateway alive, say so loudly
                 failures += 1
@@ -261,6 +266,8 @@ class RedisStore:
         # Only what is queued now: steady traffic must not keep the task here forever.
         for _ in range(math.ceil(len(self._queue) / _BATCH)):
             await self._flush_batch()
+        if not self._queue:
+            self._unchained.clear()  # of updates dropped since
 
     async def _flush_signals(self) -> None:
         """Breakers opened and candidates promoted here, told to the fleet."""
@@ -280,7 +287,7 @@ class RedisStore:
             await self._client.script_load(OPEN_CIRCUIT)  # a new or restarted Redis
         failed = next((r for r in results if isinstance(r, Exception)), None)
         if failed is not None:
-            raise RedisError(f"breakers and promotions not stored: {_describe(failed)}")
+            raise RedisError(f"breakers and promotions not stored: {describe(failed)}")
         for model, until in circuits.items():
             if self._unsent_circuits.get(model) == until:
                 del self._unsent_circuits[model]
@@ -291,21 +298,7 @@ class RedisStore:
         batch = self._inflight = [self._queue.popleft()
                                   for _ in range(min(_BATCH, len(self._queue)))]
         try:
-            # Plain EVALSHA, not the Script object: in a pipeline that would cost a SCRIPT
-            # EXISTS round trip per flush. NOSCRIPT (a restarted Redis) is handled below.
-            pipe = self._client.pipeline(transaction=False)
-            for item in batch:
-                u = item.update
-                pipe.execute_command(  # EVALSHA by name: the cluster pipeline blocks evalsha()
-                    "EVALSHA", self._update_sha, 2, self._keys.posterior(u.route, u.model),
-                    self._keys.seen(u.route, u.model, self._replica),
-                    repr(u.d_alpha), repr(u.d_beta), u.observations, repr(u.prior.alpha),
-                    repr(u.prior.beta), "" if u.half_life_s is None else repr(u.half_life_s),
-                    item.seq, _SEEN_TTL_MS,
-                    "" if u.max_strength is None else repr(u.max_strength),
-                    *(("", "") if u.initial is None else map(repr, u.initial)),
-                    "" if u.reset_since is None else repr(u.reset_since))
-            results = await pipe.execute(raise_on_error=False)
+            results = await self._send(batch)
         except BaseException:
             # Unacknowledged: back to the front, in order; the script skips what was applied.
             self._inflight = []
@@ -316,27 +309,47 @@ class RedisStore:
             raise
         finally:
             self._inflight = []
-        self._duplicates += sum(1 for r in results if r == 0)
-        refused = next((i for i, r in enumerate(results) if isinstance(r, Exception)
-                        and not isinstance(r, NoScriptError) and _transient(r)), len(results))
-        # Sent again, in batch order and under their own numbers: what NOSCRIPT refused (a
-        # restarted Redis: the script is loaded first), and what was refused for now (OOM,
-        # READONLY after a fail-over, LOADING, BUSY, MOVED, ...) with every later update of
-        # the batch (one of those that was applied is skipped when resent).
-        again = [item for i, (item, r) in enumerate(zip(batch, results, strict=True))
-                 if i >= refused or isinstance(r, NoScriptError)]
-        failed = [r for r in results[:refused] if isinstance(r, Exception)
-                  and not isinstance(r, NoScriptError)]
-        if failed:  # can never succeed (a script or type error): dropped and counted
-            self._dropped += len(failed)
+        replies = sort_replies([(i.update.route, i.update.model) for i in batch], results)
+        self._duplicates += replies.duplicates
+        if self._unchained:
+            self._unchained.difference_update(
+                item.seq for item, r in zip(batch, results, strict=True) if r in (0, 1))
+        self._unchained.update(batch[i].seq for i in replies.unchained)
+        if replies.failed:  # can never succeed (a script or type error): dropped and counted
+            self._dropped += len(replies.failed)
             self._errors += 1
-            log.error("redis store: %d updates rejected by Redis, e.g. %s", len(failed),
-                      _describe(failed[0]))
-        self._queue.extendleft(reversed(again))
-        if any(isinstance(r, NoScriptError) for r in results):
+            log.error("redis store: %d updates rejected by Redis, e.g. %s",
+                      len(replies.failed), describe(replies.failed[0]))
+        # Sent again in batch order, under their own numbers.
+        self._queue.extendleft(batch[i] for i in reversed(replies.again))
+        if replies.noscript:  # a new or restarted Redis, a promoted replica
             await self._client.script_load(UPDATE)
-        if refused < len(results):  # the sync backs off, degraded
-            raise RedisError(f"updates refused for now: {_describe(results[refused])}")
+        if replies.refused is not None:  # the sync backs off, degraded
+            raise RedisError(f"updates refused for now: {describe(replies.refused)}")
+
+    async def _send(self, batch: list[_Pending]) -> list[Any]:
+        """Each update's reply (one pipeline, then WAIT); raises if too few replicas acked."""
+        assert self._client is not None
+        # Plain EVALSHA, not the Script object: in a pipeline that would cost a SCRIPT
+        # EXISTS round trip per flush. NOSCRIPT (a restarted Redis) is the caller's.
+        pipe = self._client.pipeline(transaction=False)
+        for item in batch:
+            pipe.execute_command(  # EVALSHA by name: the cluster pipeline blocks evalsha()
+                "EVALSHA", self._update_sha, *update_call(
+                    self._keys, item.update, replica=self._replica, seq=item.seq,
+                    prev=0 if item.seq in self._unchained else item.prev))
+        if acks := self._config.replica_acks:
+            pipe.execute_command("WAIT", acks, _WAIT_MS)
+        results = await pipe.execute(raise_on_error=False)
+        if acks:
+            acked = results.pop()
+            if isinstance(acked, Exception):
+                raise acked
+            if acked < acks:
+                # Applied on the master, maybe not on the replica a fail-over promotes:
+                # unacknowledged, so all of it is sent again (what stayed is skipped).
+                raise RedisError(f"{acked} of {acks} replicas acknowledged in {_WAIT_MS} ms")
+        return results
 
     async def _refresh(self) -> None:
         """Read the shared state and swap it in, our still-queued updates laid over it."""
@@ -381,7 +394,3 @@ class RedisStore:
         models[update.model] = apply(models.get(update.model), update, now=self._clock())
         key = (update.route, update.model)
         self._counts[key] = self._counts.get(key, 0) + update.observations
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

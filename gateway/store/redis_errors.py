@@ -1,4 +1,4 @@
-"""Which Redis error replies mean "not now" rather than "never", for the redis store's flush.
+"""What the replies to the redis store's flush mean: applied, skipped, "not now" or "never".
 
 An update refused for now (OOM under maxmemory, READONLY after a fail-over, LOADING, BUSY,
 MOVED, CLUSTERDOWN, ...) is kept and sent again; one that can never succeed (a script or type
@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from redis.exceptions import (
     AskError,
@@ -17,6 +20,7 @@ from redis.exceptions import (
     ClusterDownError,
     MasterDownError,
     MovedError,
+    NoScriptError,
     OutOfMemoryError,
     ReadOnlyError,
     TryAgainError,
@@ -53,3 +57,46 @@ def transient(exc: BaseException) -> bool:
     return text.startswith("Error running script") and _IN_SCRIPT.search(text) is not None
 
 
+def describe(exc: BaseException) -> str:
+    """For logs and status: the error's type, and its text if it has one."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+APPLIED, DUPLICATE, GAP = 1, 0, -1  # the update script's answers (see lua.py)
+
+
+@dataclass(slots=True)
+class Replies:
+    """A flushed batch's replies, sorted (indexes into the batch, in batch order)."""
+
+    again: list[int] = field(default_factory=list)  # sent again, in batch order
+    unchained: list[int] = field(default_factory=list)  # ...not waiting for their predecessor
+    failed: list[BaseException] = field(default_factory=list)  # never: dropped and counted
+    refused: BaseException | None = None  # the first "not now": the sync backs off
+    duplicates: int = 0
+    noscript: bool = False  # the script must be loaded again first
+
+
+def sort_replies(keys: Sequence[Hashable], results: Sequence[Any]) -> Replies:
+    """`keys[i]` names the hash update i went to. Sent again: what NOSCRIPT refused, what came
+    before its predecessor (GAP), and from the first update refused for now (OOM, READONLY,
+    MOVED, ...) every later one (those of them that were applied are skipped when resent).
+    A GAP whose predecessor is not sent again (dropped, or acknowledged and then lost by a Redis
+    that restarted or failed over to a lagging replica) never gets it: it goes unchained."""
+    replies = Replies()
+    refused_at = next((i for i, r in enumerate(results) if isinstance(r, Exception)
+                       and not isinstance(r, NoScriptError) and transient(r)), len(results))
+    waiting: set[Hashable] = set()  # hashes with an update sent again earlier in the batch
+    for i, (key, result) in enumerate(zip(keys, results, strict=True)):
+        replies.noscript |= isinstance(result, NoScriptError)
+        replies.duplicates += result == DUPLICATE
+        if i >= refused_at or isinstance(result, NoScriptError) or result == GAP:
+            if result == GAP and key not in waiting:
+                replies.unchained.append(i)
+            replies.again.append(i)
+            waiting.add(key)
+        elif isinstance(result, Exception):
+            replies.failed.append(result)
+    if refused_at < len(results):
+        replies.refused = results[refused_at]
+    return replies

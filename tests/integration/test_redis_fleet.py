@@ -10,12 +10,11 @@ import statistics
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import httpx
-import openai
 import pytest
+from support.fleet import Traffic, in_threads, synced, totals, wait_until
 from support.gateway import GatewayThread
 from support.redis_server import RedisServer, free_port
 
@@ -55,76 +54,8 @@ def fleet(redis_server: RedisServer) -> Iterator[list[GatewayThread]]:
         gw.stop()
 
 
-class Traffic:
-    """Sequential requests through one gateway, counting who answered and any error."""
-
-    def __init__(self, gw: GatewayThread, *, tag: str) -> None:
-        self.client = openai.OpenAI(base_url=gw.base_url, api_key="none", max_retries=0,
-                                    timeout=10)
-        self.tag = tag
-        self.answered: Counter[str] = Counter()
-        self.latencies_ms: list[float] = []
-        self.errors: list[str] = []
-        self.sent = 0
-
-    def one(self) -> None:
-        self.sent += 1
-        started = time.perf_counter()
-        try:
-            answer = self.client.chat.completions.create(
-                model="auto", messages=[{"role": "user", "content": f"{self.tag} {self.sent}"}])
-        except openai.OpenAIError as exc:
-            self.errors.append(repr(exc))
-            return
-        self.latencies_ms.append((time.perf_counter() - started) * 1000)
-        self.answered[answer.model] += 1
-
-    def run(self, n: int) -> Traffic:
-        for _ in range(n):
-            self.one()
-        return self
-
-    def until(self, stop: threading.Event) -> Traffic:
-        while not stop.is_set():
-            self.one()
-        return self
-
-
-def _in_threads(*jobs: Callable[[], Any]) -> None:
-    threads = [threading.Thread(target=job) for job in jobs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-
-
-def _wait(predicate: Callable[[], bool], timeout_s: float = 10.0) -> float:
-    started = time.monotonic()
-    while not predicate():
-        assert time.monotonic() - started < timeout_s, "condition not reached in time"
-        time.sleep(0.005)
-    return time.monotonic() - started
-
-
-def _totals(gw: GatewayThread) -> dict[str, tuple[float, float, int]]:
-    async def read() -> dict[str, tuple[float, float, int]]:
-        store = gw.gateway.store
-        return {m: (p.alpha, p.beta, store.observations("auto", m))
-                for m, p in store.snapshot("auto").items()}
-    return gw.call(read())  # type: ignore[no-any-return]
-
-
-def _synced(gateways: list[GatewayThread]) -> None:
-    """Learned, flushed, and re-read by every replica."""
-    for gw in gateways:
-        gw.settle()
-    _wait(lambda: all(gw.gateway.store.status()["pending"] == 0
-                      and gw.gateway.store.status()["state"] == "ok" for gw in gateways), 15)
-    time.sleep(2 * gateways[0].gateway.config.store.sync_interval_s + 0.05)
-
-
 def _assert_totals(gateways: list[GatewayThread], answered: Counter[str]) -> None:
-    views = [_totals(gw) for gw in gateways]
+    views = [totals(gw) for gw in gateways]
     print(f"\n  answered per model: {dict(sorted(answered.items()))}")
     for i, view in enumerate(views):
         print(f"  replica {i}: " + ", ".join(
@@ -140,9 +71,9 @@ def _assert_totals(gateways: list[GatewayThread], answered: Counter[str]) -> Non
 
 def test_two_replicas_learn_as_one(fleet: list[GatewayThread]) -> None:
     a, b = (Traffic(gw, tag=f"replica-{i}") for i, gw in enumerate(fleet))
-    _in_threads(lambda: a.run(500), lambda: b.run(500))
+    in_threads(lambda: a.run(500), lambda: b.run(500))
     assert a.errors == b.errors == []
-    _synced(fleet)
+    synced(fleet)
     answered = a.answered + b.answered
     assert sum(answered.values()) == 1000
     _assert_totals(fleet, answered)
@@ -160,7 +91,7 @@ def test_redis_killed_for_five_seconds(fleet: list[GatewayThread],
         down = [gw.gateway.store.status() for gw in fleet]
         time.sleep(4.0)
         redis_server.start()  # the same directory: the AOF brings back what was acknowledged
-        recovered = _wait(lambda: all(gw.gateway.store.status()["state"] == "ok"
+        recovered = wait_until(lambda: all(gw.gateway.store.status()["state"] == "ok"
                                       for gw in fleet))
         time.sleep(1.0)
         stop.set()
@@ -168,9 +99,9 @@ def test_redis_killed_for_five_seconds(fleet: list[GatewayThread],
               f"recovered {recovered:.2f} s after the restart")
         assert all(s["state"] == "degraded" and s["pending"] > 0 for s in down)
 
-    _in_threads(lambda: a.until(stop), lambda: b.until(stop), outage)
+    in_threads(lambda: a.until(stop), lambda: b.until(stop), outage)
     assert a.errors == b.errors == []
-    _synced(fleet)
+    synced(fleet)
     answered = a.answered + b.answered
     print(f"  requests: {a.sent + b.sent}, client-visible errors: 0")
     _assert_totals(fleet, answered)
@@ -180,7 +111,7 @@ def test_frozen_redis_does_not_slow_requests(fleet: list[GatewayThread],
                                              redis_server: RedisServer) -> None:
     gw = fleet[0]
     normal = Traffic(gw, tag="normal").run(300)
-    _synced(fleet)
+    synced(fleet)
     frozen = Traffic(gw, tag="frozen")
     errors_before = gw.gateway.store.status()["errors"]
     freeze = redis_server.freeze(2)
@@ -202,7 +133,7 @@ def test_frozen_redis_does_not_slow_requests(fleet: list[GatewayThread],
     assert figures["frozen"][0] < figures["normal"][0] + 5
     # Flushes cut off by the socket timeout were executed by Redis when it woke up and sent
     # again by the gateway: each still counts once.
-    _synced(fleet)
+    synced(fleet)
     print(f"  resent updates Redis had applied (skipped): "
           f"{[gw.gateway.store.status()['duplicates_skipped'] for gw in fleet]}")
     _assert_totals(fleet, normal.answered + frozen.answered)
@@ -210,14 +141,14 @@ def test_frozen_redis_does_not_slow_requests(fleet: list[GatewayThread],
 
 def test_breaker_opened_on_one_replica_reaches_the_other(fleet: list[GatewayThread]) -> None:
     a, b = fleet
-    _synced(fleet)
+    synced(fleet)
     times = []
     for model in MODELS:
         async def open_on_a(model: str = model) -> None:
             a.gateway.store.open_circuit(model, time.time() + 30)
         started = time.monotonic()
         a.call(open_on_a())
-        _wait(lambda m=model: m in b.gateway.store.circuits(), 2.0)
+        wait_until(lambda m=model: m in b.gateway.store.circuits(), 2.0)
         times.append(time.monotonic() - started)
         time.sleep(0.1)
     print(f"\n  breaker propagation A -> B (s): {[round(t, 3) for t in times]}")
@@ -229,17 +160,17 @@ def test_restarted_replica_starts_from_the_fleet(redis_server: RedisServer) -> N
     first = GatewayThread(_config(redis_server.url)).start()
     try:
         traffic = Traffic(first, tag="first").run(100)
-        _synced([first])
-        learned = _totals(first)
+        synced([first])
+        learned = totals(first)
     finally:
         first.stop()
     started = time.monotonic()
     second = GatewayThread(_config(redis_server.url)).start()
     try:
-        waited = _wait(lambda: second.gateway.store.status()["state"] == "ok", 5)
+        waited = wait_until(lambda: second.gateway.store.status()["state"] == "ok", 5)
         print(f"\n  restarted replica in sync {time.monotonic() - started:.3f} s after start "
               f"({waited:.3f} s after serving)")
-        restored = _totals(second)
+        restored = totals(second)
         assert restored.keys() == learned.keys()
         for model, values in learned.items():
             assert restored[model] == pytest.approx(values, abs=1e-9)
@@ -261,8 +192,8 @@ def test_unreachable_redis_at_start_degrades_then_connects() -> None:
         gw.settle()
         assert gw.gateway.store.status()["pending"] == 2 * 20  # the route and the class, each
         with RedisServer(port=port, password="pw-123456") as server:
-            _wait(lambda: httpx.get(f"{gw.url}/readyz").json()["status"] == "ready")
-            _wait(lambda: gw.gateway.store.status()["pending"] == 0)
+            wait_until(lambda: httpx.get(f"{gw.url}/readyz").json()["status"] == "ready")
+            wait_until(lambda: gw.gateway.store.status()["pending"] == 0)
             stored = sum(int(server.client().hget(f"fleet:{{auto}}:post:{m}", "observations")
                              or 0) for m in MODELS)
             assert stored == 20
@@ -284,7 +215,7 @@ def test_replicas_closing_a_breaker_together_reset_the_model_once(
             a.gateway.store.record(Update.observation("auto", "m1", 0.4 if i % 2 else 0.45,
                                                       prior=prior, half_life_s=None))
     a.call(outage())
-    _synced(fleet)
+    synced(fleet)
     before = b.gateway.store.snapshot("auto")["m1"]
     assert before.alpha > 15 and before.beta > 20
 
@@ -292,7 +223,7 @@ def test_replicas_closing_a_breaker_together_reset_the_model_once(
         gw.gateway.learner.forget("auto", "m1")
     a.call(recovered(a))
     b.call(recovered(b))  # the same recovery, seen by the other replica
-    _synced(fleet)
+    synced(fleet)
     stored = redis_server.client().hgetall("fleet:{auto}:post:m1")
     assert (float(stored[b"alpha"]), float(stored[b"beta"])) == (prior.alpha, prior.beta)
     for gw in fleet:

@@ -96,7 +96,7 @@ async def test_resent_batch_is_applied_once(store: RedisStore, server: RedisServ
     pending = store._seq
     from gateway.store.redis import _Pending  # the resend path, without a real network cut
 
-    store._queue.append(_Pending(pending, update))
+    store._queue.append(_Pending(pending, update, 0))
     await _until(lambda: store.pending == 0)
     assert _stored(server, "auto", "m1").alpha == pytest.approx(3.0)
     assert store.status()["duplicates_skipped"] == 1
