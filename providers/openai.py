@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import datetime
 import email.utils
+import errno
 import math
 import time
 from collections.abc import AsyncGenerator, Iterator, Mapping
@@ -201,6 +202,8 @@ def _map_exception(exc: BaseException) -> ProviderError:
         return UpstreamUnavailable(f"cannot connect to upstream: {exc.strerror or 'refused'}")
     if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
         return UpstreamUnavailable("upstream closed the connection mid-answer")
+    if isinstance(exc, ConnectionResetError) or getattr(exc, "errno", None) == errno.ECONNRESET:
+        return UpstreamUnavailable("upstream reset the connection")
     return UpstreamUnavailable(f"upstream connection failed: {type(exc).__name__}")
 
 

@@ -98,6 +98,7 @@ class RedisStore:
         self._dropped = 0
         self._errors = 0
         self._duplicates = 0  # resent updates that Redis had applied already (and skipped)
+        self._recorded = 0  # observations given to the store (Redis adds them up, once each)
         self._ok = False
         self._last_sync = time.monotonic()  # of the last good sync (of start() before one)
         # Not while degraded: a request would wait out the timeout for each document.
@@ -148,6 +149,7 @@ class RedisStore:
         return self._counts.get((route, model), 0)
 
     def record(self, update: Update) -> None:
+        self._recorded += update.observations
         models = self._tracked.setdefault(update.route, set())
         if update.model not in models:
             models.add(update.model)
@@ -195,7 +197,7 @@ class RedisStore:
                 "pending": self.pending, "dropped": self._dropped,
                 "last_sync_age_s": round(time.monotonic() - self._last_sync, 3),
                 "errors": self._errors, "document_errors": self.documents.errors,
-                "duplicates_skipped": self._duplicates,
+                "duplicates_skipped": self._duplicates, "recorded": self._recorded,
                 "url": redact_url(self._config.url), "mode": self._config.mode,
                 "replica": self._replica}
 

@@ -37,6 +37,7 @@ FAILOVER_FAULTS: dict[str, tuple[Behavior | None, int, str]] = {
     "nochoices": (Behavior(mode="no_choices"), 502, "without any choices"),
     "cut": (Behavior(mode="cut_body"), 502, "closed the connection mid-answer"),
     "hang": (Behavior(mode="hang"), 504, "did not answer in time"),
+    "reset": (Behavior(mode="reset"), 502, "upstream reset the connection"),  # TCP RST
     "refused": (None, 502, "cannot connect to upstream"),  # a provider on a closed port
 }
 # streams that break after the first bytes reached the client: no failover is possible

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ class Behavior:
     #                    | drop (stream: the connection is closed after two chunks)
     #                    | chunked (non-stream: sent without a content-length)
     #                    | deep (the answer, or the second chunk, holds JSON 300 levels deep)
+    #                    | reset (the connection is reset, RST, before any answer)
     chunk_delay_s: float = 0.0
     content: str = "Hello from the fake upstream."
     error_message: str | None = None  # the text of an error answer (default names the model)
@@ -135,6 +138,8 @@ class FakeUpstream:
                 await asyncio.sleep(behavior.delay_s)
             if behavior.mode == "hang":
                 await asyncio.sleep(3600)
+            if behavior.mode == "reset":
+                return _reset(request)
             if behavior.error_rate and self._rng.random() < behavior.error_rate:
                 headers = {"retry-after": behavior.retry_after} if behavior.retry_after else {}
                 message = behavior.error_message or f"fake failure of {model}"
@@ -218,6 +223,16 @@ class FakeUpstream:
             await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
+
+
+def _reset(request: web.Request) -> web.Response:
+    """Close with SO_LINGER 0, so the peer gets a TCP RST rather than a clean end."""
+    assert request.transport is not None
+    sock = request.transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    request.transport.abort()
+    return web.Response(status=500)  # never sent: the connection is gone
 
 
 def _understood(body: dict[str, Any]) -> bool:
