@@ -55,9 +55,10 @@ class KeyCheck:
     def _refused(self) -> GatewayError:
         if not self._basic:
             return unauthorized()
-        return GatewayError(401, "This endpoint needs one of the gateway's admin keys: send "
-                            "'Authorization: Bearer <key>' (or HTTP Basic with the key as the "
-                            "password).", type="authentication_error", code="invalid_api_key",
+        return GatewayError(401, "This endpoint needs one of the gateway's admin keys (its API "
+                            "keys when it has none): send 'Authorization: Bearer <key>' (or HTTP "
+                            "Basic with the key as the password).", type="authentication_error",
+                            code="invalid_api_key",
                             headers={"www-authenticate": 'Basic realm="bayesgate admin"'})
 
 

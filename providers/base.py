@@ -36,6 +36,9 @@ class Settings:
     connect_timeout_s: float = 10.0
     # The longest silence between two chunks of a stream; None: timeout_s.
     stream_idle_timeout_s: float | None = None
+    # The longest a whole stream may take (None: no bound); comments such as ": ping" are no
+    # progress, so they never keep a stream alive past stream_idle_timeout_s either.
+    stream_timeout_s: float | None = 1800.0
     max_connections: int = 256
     headers: Mapping[str, str] = field(default_factory=dict)
     # The largest answer body read from the upstream; a larger one is an invalid answer.

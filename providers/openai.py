@@ -46,6 +46,7 @@ class OpenAIProvider:
         timeout_s: float = 120.0,
         connect_timeout_s: float = 10.0,
         stream_idle_timeout_s: float | None = None,
+        stream_timeout_s: float | None = 1800.0,
         max_connections: int = 256,
         headers: Mapping[str, str] | None = None,
         max_response_bytes: int = 32_000_000,
@@ -58,7 +59,8 @@ class OpenAIProvider:
             self._headers["authorization"] = f"Bearer {api_key}"
         self._timeout_s = timeout_s
         self._connect_timeout_s = connect_timeout_s
-        self._idle_timeout_s = stream_idle_timeout_s
+        self._idle_timeout_s = stream_idle_timeout_s or timeout_s
+        self._stream_timeout_s = stream_timeout_s
         self._max_connections = max_connections
         self._max_response_bytes = max_response_bytes
         self._session: aiohttp.ClientSession | None = None
@@ -68,6 +70,7 @@ class OpenAIProvider:
         return cls(base_url=settings.base_url or "", api_key=settings.api_key,
                    timeout_s=settings.timeout_s, connect_timeout_s=settings.connect_timeout_s,
                    stream_idle_timeout_s=settings.stream_idle_timeout_s,
+                   stream_timeout_s=settings.stream_timeout_s,
                    max_connections=settings.max_connections, headers=settings.headers,
                    max_response_bytes=settings.max_response_bytes)
 
@@ -88,9 +91,9 @@ class OpenAIProvider:
         assert self._session is not None, "provider used before start()"
         payload = dict(body)
         payload["model"] = upstream_model
-        # Streams get a per-read idle timeout; whole answers a total deadline.
-        timeout = (aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout_s,
-                                         sock_read=self._timeout_s) if stream else
+        # Streams keep their own deadlines (stream()); whole answers get a total one.
+        timeout = (aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout_s)
+                   if stream else
                    aiohttp.ClientTimeout(total=self._timeout_s,
                                          sock_connect=self._connect_timeout_s))
         return self._session.post(url or self._url, data=orjson.dumps(payload),
@@ -122,17 +125,27 @@ class OpenAIProvider:
                 if resp.status != 200:
                     raise _status_error(resp, await resp.content.read(_ERROR_BYTES))
                 buffer = b""
-                # The first event may take timeout_s (sock_read: a slow first token is normal
-                # for some models); after it, a silence over stream_idle_timeout_s is a stall.
-                idle: float | None = None
+                # The first event may take timeout_s (a slow first token is normal for some
+                # models), each next one stream_idle_timeout_s, the whole stream_timeout_s.
+                # Only data events are progress: ": ping" comments keep no stream alive.
+                loop = asyncio.get_running_loop()
+                began = loop.time()
+                end = began + (self._stream_timeout_s or math.inf)
+                deadline = began + self._timeout_s
                 while True:
-                    async with asyncio.timeout(idle):
-                        data = await resp.content.readany()
+                    try:
+                        async with asyncio.timeout_at(min(deadline, end)):
+                            data = await resp.content.readany()
+                    except TimeoutError:
+                        if loop.time() < end:
+                            raise
+                        raise UpstreamTimeout(f"upstream stream ran past stream_timeout_s "
+                                              f"({self._stream_timeout_s:g} s)") from None
                     if not data:
                         break
                     buffer += data
-                    while (end := buffer.find(b"\n")) >= 0:
-                        line, buffer = buffer[:end].strip(), buffer[end + 1:]
+                    while (cut := buffer.find(b"\n")) >= 0:
+                        line, buffer = buffer[:cut].strip(), buffer[cut + 1:]
                         if not line.startswith(b"data:"):
                             continue  # blank separators, comments (": ping"), event/id fields
                         payload = line[5:].strip()
@@ -140,7 +153,7 @@ class OpenAIProvider:
                             finished = True
                             return
                         yield _parse_chunk(payload)
-                        idle = self._idle_timeout_s
+                        deadline = loop.time() + self._idle_timeout_s
                     # A line that never ends must not fill memory.
                     if len(buffer) > _MAX_EVENT_BYTES:
                         raise UpstreamInvalid("upstream sent a stream line longer than 16 MiB")

@@ -29,7 +29,8 @@ def banner(config: Config, *, host: str, port: int, note: str | None = None) -> 
     lines.append(f"  keys       {keys} API key(s): clients send Authorization: Bearer <key>"
                  if keys else "  keys       none: every caller is accepted (set "
                  "server.api_keys, e.g. BAYESGATE_API_KEY=... with the default config)")
-    admin = "admin key required" if config.server.admin_keys else "open"
+    admin = ("admin key required" if config.server.admin_keys else
+             "an API key required" if config.server.admin_access else "open")
     lines.append(f"  dashboard  {base}/dashboard ({admin}); stats {base}/stats, "
                  f"metrics {base}/metrics")
     first = next(iter(config.routes), next(iter(config.models)))

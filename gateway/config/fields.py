@@ -106,6 +106,12 @@ def addresses(value: Any, path: str) -> tuple[str, ...]:
     return found
 
 
+def server_errors(f: Mapping[str, Any]) -> list[str]:
+    if f.get("admin_open") and f.get("admin_keys"):
+        return ["server.admin_open: not with admin_keys (they would be ignored)"]
+    return []
+
+
 def store_errors(f: Mapping[str, Any]) -> list[str]:
     """What store's fields, each valid, say together that cannot work."""
     errors = []

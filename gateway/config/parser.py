@@ -27,6 +27,7 @@ from gateway.config.fields import (
     keys,
     number,
     optional,
+    server_errors,
     store_errors,
     str_list,
     str_map,
@@ -52,6 +53,7 @@ from gateway.config.schema import (
     ShadowConfig,
     StoreConfig,
 )
+from gateway.config.text import interpolate, join_path, yaml_error
 from policies.breaker import BreakerConfig
 from policies.cost import Price
 from policies.posterior import Prior
@@ -59,7 +61,6 @@ from policies.reward import SIGNALS, RewardConfig
 from providers.simulated import SimModel
 
 _CLASS_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -79,46 +80,15 @@ def loads(text: str, *, env: Mapping[str, str] | None = None, path: str | None =
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError([_yaml_error(exc, path or "<config>")]) from None
+        raise ConfigError([yaml_error(exc, path or "<config>")]) from None
     errors: list[str] = []
-    raw = _interpolate(raw if raw is not None else {}, env if env is not None else os.environ,
-                       "", errors)
+    raw = interpolate(raw if raw is not None else {}, env if env is not None else os.environ,
+                      "", errors)
     config = _Parser(errors).config(raw, path)
     if errors:
         raise ConfigError(errors)
     assert config is not None
     return config
-
-
-def _yaml_error(exc: yaml.YAMLError, path: str) -> str:
-    """`PATH, line L, column C: what is wrong`, naming the file (PyYAML says <unicode string>)."""
-    mark = getattr(exc, "problem_mark", None)
-    where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    problem = getattr(exc, "problem", None) or str(exc)
-    context = getattr(exc, "context", None)
-    return f"{path}{where}: not valid YAML: {problem}" + (f" ({context})" if context else "")
-
-
-def _interpolate(node: Any, env: Mapping[str, str], path: str, errors: list[str]) -> Any:
-    if isinstance(node, str):
-        def sub(match: re.Match[str]) -> str:
-            name, default = match.group(1), match.group(2)
-            if name in env:
-                return env[name]
-            if default is not None:
-                return default
-            errors.append(f"{path or '<root>'}: environment variable {name} is not set")
-            return ""
-        return _ENV.sub(sub, node)
-    if isinstance(node, dict):
-        return {k: _interpolate(v, env, _join(path, str(k)), errors) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_interpolate(v, env, f"{path}[{i}]", errors) for i, v in enumerate(node)]
-    return node
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
 
 
 # ---------------------------------------------------------------------------------------------
@@ -137,7 +107,7 @@ class _Parser:
             return {}
         out: dict[str, Any] = {}
         for key, value in raw.items():
-            sub = _join(path, str(key))
+            sub = join_path(path, str(key))
             if key not in spec:
                 known = ", ".join(sorted(spec))
                 close = difflib.get_close_matches(str(key), list(spec), n=1, cutoff=0.7)
@@ -193,9 +163,10 @@ class _Parser:
     def server(self, raw: Any) -> ServerConfig:
         f = self.fields(raw, "server", {
             "host": string, "port": number(0, 65535, integer=True),
-            "api_keys": keys, "admin_keys": keys,
+            "api_keys": keys, "admin_keys": keys, "admin_open": boolean,
             "max_body_bytes": number(1, integer=True), "cors_origins": str_list,
         })
+        self.errors += server_errors(f)
         return ServerConfig(**f)
 
     def store(self, raw: Any) -> StoreConfig:
@@ -218,6 +189,7 @@ class _Parser:
             "api_key": optional(string), "timeout_s": number(0, strict_lo=True),
             "connect_timeout_s": number(0, strict_lo=True),
             "stream_idle_timeout_s": optional(number(0, strict_lo=True)),
+            "stream_timeout_s": optional(number(0, strict_lo=True)),
             "max_connections": number(1, integer=True), "headers": str_map,
             "stream_usage": boolean, "max_response_bytes": number(1, integer=True),
         })

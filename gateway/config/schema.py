@@ -41,8 +41,16 @@ class ServerConfig:
     port: int = 8080
     api_keys: Mapping[str, str] = field(default_factory=dict)  # name -> key
     admin_keys: Mapping[str, str] = field(default_factory=dict)
+    admin_open: bool = False  # the admin surface open to all even though api_keys are set
     max_body_bytes: int = 4_000_000
     cors_origins: tuple[str, ...] = ()
+
+    @property
+    def admin_access(self) -> Mapping[str, str]:
+        """The keys that open /stats, /metrics and /dashboard (none: open to all): the admin
+        keys, else the API keys, so a gateway that asks for keys never shows its stats to
+        anyone without one (unless `admin_open`)."""
+        return self.admin_keys if self.admin_keys or self.admin_open else self.api_keys
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,17 +45,25 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
+# Control characters in a text line (an upstream's error text with newlines, a terminal escape)
+# are written escaped: one record stays one line, and nobody can forge the next one.
+_ESCAPED = str.maketrans({**{chr(i): f"\\x{i:02x}" for i in (*range(32), 127) if i != 9},
+                          "\n": "\\n", "\r": "\\r"})
+
+
 class TextFormatter(logging.Formatter):
-    """The usual one-liner, with a request's fields appended as key=value."""
+    """The usual one-liner, with a request's fields appended as key=value. A traceback still
+    follows on its own lines."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        text = super().formatMessage(record).translate(_ESCAPED)
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
-            text += " " + " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+            text += " " + " ".join(f"{k}={str(v).translate(_ESCAPED)}"
+                                   for k, v in fields.items() if v is not None)
         return text
 
 

@@ -93,7 +93,7 @@ def assemble(config: Config, base: Generation | None = None, *,
     return Generation(config=config, live=live, providers=providers, beliefs=beliefs,
                       costs=costs, router=router, learner=learner, shadow=shadow,
                       promotion=promotion, auth=KeyCheck(config.server.api_keys),
-                      admin=KeyCheck(config.server.admin_keys, basic=True),
+                      admin=KeyCheck(config.server.admin_access, basic=True),
                       redact=Redactor(config.secrets))
 
 

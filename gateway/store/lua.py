@@ -71,9 +71,16 @@ if since then
   return 1
 end
 local h = redis.call('HMGET', KEYS[1], 'alpha', 'beta', 'updated_at')
-local a = tonumber(h[1]) or tonumber(ARGV[10]) or pa
-local b = tonumber(h[2]) or tonumber(ARGV[11]) or pb
-local at = tonumber(h[3]) or now
+local a, b, at = tonumber(h[1]), tonumber(h[2]), tonumber(h[3])
+local function finite(x) return x ~= nil and x == x and x > -math.huge and x < math.huge end
+if not (h[1] or h[2]) then
+  a, b, at = tonumber(ARGV[10]) or pa, tonumber(ARGV[11]) or pb, now
+elseif not (finite(a) and finite(b) and a > 0 and b > 0) then
+  -- policies.posterior.sanitized: a broken value (NaN, inf, <= 0) starts over from the prior
+  a, b, at = pa, pb, finite(at) and at or 0
+elseif not finite(at) then
+  at = 0
+end
 local half = tonumber(ARGV[6])
 if half and half > 0 and now > at then
   local keep = 0.5 ^ ((now - at) / half)

@@ -14,6 +14,7 @@ from support.gateway import GatewayThread
 from support.upstream import Behavior, FakeUpstream, prompt_tokens
 
 KEY = "gw-test-key-123456"
+ADMIN = {"authorization": f"Bearer {KEY}"}  # with no admin_keys, the API keys open /stats
 UPSTREAM_KEY = "sk-upstream-secret-abcdef123456"
 
 
@@ -166,7 +167,7 @@ def test_failover_then_all_failed(client: openai.OpenAI, gw: GatewayThread,
     assert UPSTREAM_KEY not in info.value.response.text
     gw.settle()
     # Every failed attempt is scored: the failing model's posterior falls below the good one's.
-    stats = httpx.get(f"{gw.url}/stats").json()["routes"]["flaky"]["models"]
+    stats = httpx.get(f"{gw.url}/stats", headers=ADMIN).json()["routes"]["flaky"]["models"]
     assert stats["m-bad"]["failures"] >= 1
     assert stats["m-bad"]["mean"] < stats["m-good"]["mean"]
 
@@ -209,7 +210,7 @@ def test_health_ready_stats(gw: GatewayThread, client: openai.OpenAI) -> None:
     gw.settle()
     assert httpx.get(f"{gw.url}/healthz").json() == {"status": "ok"}
     assert httpx.get(f"{gw.url}/readyz").json()["status"] == "ready"
-    stats = httpx.get(f"{gw.url}/stats").json()
+    stats = httpx.get(f"{gw.url}/stats", headers=ADMIN).json()
     models = stats["routes"]["auto"]["models"]
     assert set(models) == {"m-good", "m-other"}
     row = next(r for r in models.values() if r["selections"] == 1)

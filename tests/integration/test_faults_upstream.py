@@ -26,6 +26,7 @@ from support.upstream import Behavior, FakeUpstream
 from providers.openai import _retry_after
 
 KEY = "gw-faults-key-0123456789"
+ADMIN = {"authorization": f"Bearer {KEY}"}  # with no admin_keys, the API keys open /stats
 UPSTREAM_KEY = "sk-faults-upstream-0123456789abcdef"
 MSG = [{"role": "user", "content": "hi"}]
 
@@ -45,6 +46,9 @@ STREAM_FAULTS: dict[str, tuple[Behavior, str]] = {
     "s-nodone": (Behavior(mode="no_done"), "ended without [DONE]"),
     "s-stall": (Behavior(mode="stall"), "did not answer in time"),
     "s-drop": (Behavior(mode="drop"), "closed the connection mid-answer"),
+    # only ": ping" comments after two chunks: they kept a stream open forever
+    "s-pings": (Behavior(mode="pings"), "did not answer in time"),
+    "s-endless": (Behavior(mode="endless"), "ran past stream_timeout_s (1.5 s)"),
 }
 OTHER: dict[str, Behavior] = {
     "empty": Behavior(mode="empty"),
@@ -74,7 +78,7 @@ def _config(url: str) -> str:
 server: {{api_keys: ["{KEY}"]}}
 providers:
   up: {{type: openai, base_url: "{url}", api_key: "{UPSTREAM_KEY}", timeout_s: 0.6,
-        stream_idle_timeout_s: 0.3}}
+        stream_idle_timeout_s: 0.3, stream_timeout_s: 1.5}}
   dead: {{type: openai, base_url: "http://127.0.0.1:{_closed_port()}/v1", connect_timeout_s: 1}}
 models:
   good: {{provider: up}}
@@ -106,7 +110,7 @@ def client(gw: GatewayThread) -> openai.OpenAI:
 
 
 def _row(gw: GatewayThread, route: str, model: str) -> dict[str, Any]:
-    stats = httpx.get(f"{gw.url}/stats").json()
+    stats = httpx.get(f"{gw.url}/stats", headers=ADMIN).json()
     return stats["routes"][route]["models"][model]  # type: ignore[no-any-return]
 
 

@@ -35,8 +35,9 @@ FAMILIES = {
 }
 
 
-def config(upstream_url: str, admin: bool = False) -> str:
+def config(upstream_url: str, admin: bool = False, *, admin_open: bool = False) -> str:
     keys = f'admin_keys: {{ops: "{ADMIN}"}}' if admin else ""
+    keys += "admin_open: true" if admin_open else ""
     return f"""
 server: {{api_keys: {{app: "{KEY}"}}, {keys}}}
 providers: {{up: {{type: openai, base_url: "{upstream_url}"}}}}
@@ -80,6 +81,7 @@ def traffic(gw: GatewayThread, n: int = 12) -> list[str]:
 
 
 def scrape(gw: GatewayThread, **kw: object) -> dict[str, object]:
+    kw.setdefault("headers", {"authorization": f"Bearer {KEY}"})  # the API keys guard it
     resp = httpx.get(f"{gw.url}/metrics", **kw)  # type: ignore[arg-type]
     assert resp.status_code == 200, resp.text
     assert resp.headers["content-type"].startswith("text/plain")
@@ -133,7 +135,7 @@ def test_every_family_is_exported(gw: GatewayThread) -> None:
 
 def test_stats_full_picture(gw: GatewayThread) -> None:
     traffic(gw)
-    doc = httpx.get(f"{gw.url}/stats").json()
+    doc = httpx.get(f"{gw.url}/stats", headers={"authorization": f"Bearer {KEY}"}).json()
     route = doc["routes"]["auto"]
     for name in ("cheap", "pricey"):
         m = route["models"][name]
@@ -174,6 +176,23 @@ def test_admin_keys_guard_the_admin_surface(upstream: FakeUpstream) -> None:
                                  ).status_code == 200, (path, auth)
         for path in ("/healthz", "/readyz"):
             assert httpx.get(gw.url + path).status_code == 200
+    finally:
+        gw.stop()
+
+
+@pytest.mark.parametrize("admin_open", [False, True])
+def test_without_admin_keys_the_api_keys_guard_the_admin_surface(
+        upstream: FakeUpstream, admin_open: bool) -> None:
+    """It was open to anyone whenever admin_keys was unset, even with api_keys set."""
+    gw = GatewayThread(config(upstream.url, admin_open=admin_open)).start()
+    try:
+        for path in ("/stats", "/metrics", "/dashboard", "/dashboard/data"):
+            anonymous = httpx.get(gw.url + path)
+            assert anonymous.status_code == (200 if admin_open else 401), path
+            assert httpx.get(gw.url + path, headers={"authorization": "Bearer wrong-key"}
+                             ).status_code == (200 if admin_open else 401), path
+            assert httpx.get(gw.url + path, headers={"authorization": f"Bearer {KEY}"}
+                             ).status_code == 200, path
     finally:
         gw.stop()
 

@@ -56,7 +56,7 @@ def wait_for(predicate: Any, timeout_s: float = 10.0) -> None:
 
 
 def stats(gw: GatewayThread) -> dict[str, Any]:
-    r = httpx.get(f"{gw.url}/stats")
+    r = httpx.get(f"{gw.url}/stats", headers={"authorization": f"Bearer {CLIENT_KEY}"})
     r.raise_for_status()
     return r.json()["routes"]["auto"]  # type: ignore[no-any-return]
 

@@ -31,6 +31,8 @@ class Behavior:
     #                    | chunked (non-stream: sent without a content-length)
     #                    | deep (the answer, or the second chunk, holds JSON 300 levels deep)
     #                    | reset (the connection is reset, RST, before any answer)
+    #                    | pings (stream: after two chunks only ": ping" comments, forever)
+    #                    | endless (stream: content chunks every chunk_delay_s, never done)
     chunk_delay_s: float = 0.0
     content: str = "Hello from the fake upstream."
     error_message: str | None = None  # the text of an error answer (default names the model)
@@ -209,6 +211,14 @@ class FakeUpstream:
                 await resp.write(b"data: " + orjson.dumps({"error": {"message": message}})
                                  + b"\n\n")
                 return resp
+            if behavior.mode == "endless" and i == 2:
+                while True:
+                    await resp.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+                    await asyncio.sleep(behavior.chunk_delay_s or 0.05)
+            if behavior.mode == "pings" and i == 2:
+                while True:
+                    await resp.write(b": ping\n\n")
+                    await asyncio.sleep(0.05)
             if behavior.mode == "drop" and i == 2:
                 assert request.transport is not None
                 request.transport.abort()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -69,6 +70,30 @@ async def test_lua_update_matches_python_twin(store: RedisStore, server: RedisSe
         await asyncio.sleep(0.03)  # a real decay between updates
     assert before is not None and before.alpha == pytest.approx(1e-3)
     assert int(server.client().hget("t:{auto}:post:m1", "observations")) == 2
+
+
+@pytest.mark.parametrize(("alpha", "beta", "at"), [
+    ("nan", "3", "1"), ("inf", "2", "1"), ("5", "-inf", "1"), ("0", "2", "1"),
+    ("5", "2", "nan"), ("5", "2", "inf"),
+])
+@pytest.mark.parametrize("half_life_s", [None, 60.0])
+async def test_lua_update_sanitises_broken_values_as_python_does(
+        store: RedisStore, server: RedisServer, alpha: str, beta: str, at: str,
+        half_life_s: float | None) -> None:
+    """A NaN or infinite value in the hash (a bug, a hand edit) used to be carried into every
+    later update; the script now starts over from the prior, as policies.posterior does."""
+    await _until(lambda: store.status()["state"] == "ok")
+    server.client().hset("t:{auto}:post:m1", mapping={"alpha": alpha, "beta": beta,
+                                                       "updated_at": at})
+    update = Update.observation("auto", "m1", 0.8, prior=PRIOR, half_life_s=half_life_s)
+    store.record(update)
+    await _until(lambda: store.pending == 0)
+    after = _stored(server, "auto", "m1")
+    expected = apply(Posterior(float(alpha), float(beta), float(at)), update,
+                     now=after.updated_at)
+    assert after.alpha == pytest.approx(expected.alpha, abs=1e-9)
+    assert after.beta == pytest.approx(expected.beta, abs=1e-9)
+    assert math.isfinite(after.updated_at) and after.updated_at > 1e9
 
 
 async def test_snapshot_follows_redis_and_own_updates(store: RedisStore,
