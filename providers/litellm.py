@@ -8,6 +8,7 @@ before it (docs/architecture.md, measured facts).
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
@@ -55,13 +56,8 @@ class LiteLLMProvider:
                    timeout_s=settings.timeout_s, headers=settings.headers)
 
     async def start(self) -> None:
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        os.environ.setdefault("LITELLM_TELEMETRY", "False")
-        import litellm
-
-        litellm.telemetry = False
-        litellm.suppress_debug_info = True
-        self._litellm = litellm
+        # The first import takes seconds: in a thread, so no request waits for it.
+        self._litellm = await asyncio.to_thread(_import_litellm)
 
     async def aclose(self) -> None:
         return None
@@ -130,3 +126,13 @@ def _as_dict(obj: Any) -> Json:
         raise UpstreamInvalid("LiteLLM returned an object that is not a completion")
     data: Json = dump(exclude_none=True)
     return data
+
+
+def _import_litellm() -> Any:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("LITELLM_TELEMETRY", "False")
+    import litellm
+
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+    return litellm

@@ -7,6 +7,7 @@ shipped inside the litellm package, read here without importing litellm (the imp
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 from collections.abc import Mapping
@@ -24,8 +25,10 @@ _DEFAULT_TOKENS = (500.0, 200.0)
 _MEAN_WEIGHT = 0.05  # exponential moving average: about the last 20 answers
 
 
+@functools.cache
 def litellm_price_table() -> dict[str, Price]:
-    """LiteLLM's bundled price table, or {} when litellm is not installed."""
+    """LiteLLM's bundled price table, or {} when litellm is not installed: read once per
+    process (the file ships with the package). Treat the result as read-only."""
     spec = importlib.util.find_spec("litellm")
     if spec is None or not spec.submodule_search_locations:
         return {}

@@ -17,7 +17,9 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 
+import providers
 from gateway.config import Config, ConfigError, load
+from gateway.routing.costs import litellm_price_table
 from gateway.runtime.state import Generation
 
 log = logging.getLogger("bayesgate.reload")
@@ -63,8 +65,20 @@ class Reloader:
                 old.metrics.reloads.labels("rejected").inc()
                 return False
             _warn_restart_only(old.config, config)
-            new = self._build(config, old)
-            await self._start(new)
+            new = None
+            try:
+                await asyncio.to_thread(prepare, config)  # imports and tables, off the loop
+                new = self._build(config, old)
+                await self._start(new)
+            except Exception:
+                # A provider that cannot start (a bad URL, a missing package, ...): the new
+                # config never goes live, and what it started is stopped again.
+                log.exception("reload of %s failed while starting it, the running config is "
+                              "kept", source)
+                old.metrics.reloads.labels("rejected").inc()
+                if new is not None:
+                    await self._discard(new)
+                return False
             self.current = new
             if self._publish is not None:
                 self._publish(new)
@@ -75,6 +89,12 @@ class Reloader:
             log.info("reloaded %s: %d routes, %d models", source, len(config.routes),
                      len(config.models))
             return True
+
+    async def _discard(self, new: Generation) -> None:
+        try:
+            await self._stop(new)
+        except Exception:
+            log.exception("stopping the rejected config's generation failed")
 
     def trigger(self) -> None:
         """Start a reload from a signal handler (the handler itself must not await)."""
@@ -115,6 +135,16 @@ class Reloader:
         if self._signal_installed:
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             self._signal_installed = False
+
+
+def prepare(config: Config) -> None:
+    """What building a generation for `config` would do slowly on the event loop, done first
+    in a thread: import each provider type's module (LiteLLM's takes seconds) and parse the
+    price table, so the build itself finds them cached."""
+    for spec in config.providers.values():
+        providers.provider_class(spec.type)
+    if any(m.cost is None for m in config.models.values()):
+        litellm_price_table()
 
 
 def _warn_restart_only(old: Config, new: Config) -> None:

@@ -131,6 +131,53 @@ def test_invalid_file_is_rejected_and_the_old_config_kept(
         gw.stop()
 
 
+def test_a_provider_that_cannot_start_rejects_the_reload_and_leaks_nothing(
+        upstream: FakeUpstream, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A start failure escaped the SIGHUP task, and the providers the new config had started
+    were never closed."""
+    from providers.openai import OpenAIProvider
+
+    started: list[OpenAIProvider] = []
+    closed: list[OpenAIProvider] = []
+    real_start, real_close = OpenAIProvider.start, OpenAIProvider.aclose
+
+    async def start(self: OpenAIProvider) -> None:
+        if "broken-provider" in self._url:
+            raise RuntimeError("cannot start: broken-provider")
+        started.append(self)
+        await real_start(self)
+
+    async def aclose(self: OpenAIProvider) -> None:
+        closed.append(self)
+        await real_close(self)
+    monkeypatch.setattr(OpenAIProvider, "start", start)
+    monkeypatch.setattr(OpenAIProvider, "aclose", aclose)
+    path = tmp_path / "gateway.yaml"
+    write(path, upstream.url, "[a, b]")
+    gw = GatewayThread(load(path)).start()
+    try:
+        old = gw.gateway
+        text = path.read_text().replace("providers: {", f"""providers: {{
+  fresh: {{type: openai, base_url: "{upstream.url}"}},
+  zbad: {{type: openai, base_url: "http://broken-provider.invalid/v1"}},""")
+        path.write_text(text.replace("  b: {provider: up", "  b: {provider: zbad").replace(
+            "  a: {provider: up", "  a: {provider: fresh"))
+        assert len(started) == 1  # the first config's provider
+        with caplog.at_level(logging.ERROR, logger="bayesgate.reload"):
+            assert gw.call(old.live.reloader.reload()) is False  # type: ignore[union-attr]
+        assert gw.gateway is old
+        assert "failed while starting it, the running config is kept" in caplog.text
+        assert len(started) == 2 and closed == [started[1]]  # the new one, closed again
+        client = openai.OpenAI(base_url=gw.base_url, api_key="none", max_retries=0)
+        client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "x"}])
+        metrics = httpx.get(f"{gw.url}/metrics").text
+        assert 'bayesgate_config_reloads_total{result="rejected"} 1.0' in metrics
+    finally:
+        gw.stop()
+    assert started[0] in closed  # and the running one at shutdown
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

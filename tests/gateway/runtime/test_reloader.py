@@ -114,6 +114,32 @@ async def test_an_invalid_file_is_rejected_and_the_running_config_kept(
     assert reloads(fakes.first.metrics, "ok") == 0.0
 
 
+@pytest.mark.parametrize("failing", ["build", "start"])
+async def test_a_generation_that_cannot_be_built_or_started_is_rejected(
+        path: Path, failing: str, caplog: pytest.LogCaptureFixture) -> None:
+    fakes = Fakes(load(path, env={}))
+    built: list[Any] = []
+
+    def build(config: Config, old: Any) -> Any:
+        if failing == "build":
+            raise ImportError("no module named 'litellm'")
+        built.append(fakes.build(config, old))
+        return built[-1]
+
+    async def start(generation: Any) -> None:
+        raise OSError("cannot start a provider")
+    reloader = Reloader(fakes.first, build=build,  # type: ignore[arg-type]
+                        start=start if failing == "start" else fakes.start, stop=fakes.stop,
+                        publish=fakes.published.append, grace_s=1.0)
+    write(path, model="m")
+    with caplog.at_level(logging.ERROR, logger="bayesgate.reload"):
+        assert await reloader.reload() is False
+    assert reloader.current is fakes.first and fakes.published == []
+    assert fakes.stopped == built  # what was built is stopped again, the running one is not
+    assert "failed while starting it, the running config is kept" in caplog.text
+    assert reloads(fakes.first.metrics, "rejected") == 1.0
+
+
 async def test_a_new_port_needs_a_restart(path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="bayesgate.reload")
     fakes = Fakes(load(path, env={}))
