@@ -43,6 +43,8 @@ class Settings:
     headers: Mapping[str, str] = field(default_factory=dict)
     # The largest answer body read from the upstream; a larger one is an invalid answer.
     max_response_bytes: int = 32_000_000
+    # Request fields passed on besides OpenAI's own (an upstream's extras, e.g. vLLM's top_k).
+    extra_fields: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

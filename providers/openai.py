@@ -34,6 +34,18 @@ from providers.base import (
 )
 
 _MAX_EVENT_BYTES = 16 * 1024 * 1024
+# The request fields of OpenAI's chat completions and embeddings APIs: the only ones passed on
+# (with a provider's `extra_fields`). Anything else a client sends is dropped, so nothing the
+# gateway does not know (a credential, a redirect, a vendor switch) reaches an upstream.
+CHAT_FIELDS = frozenset({
+    "messages", "model", "stream", "stream_options", "temperature", "top_p", "n", "stop",
+    "max_tokens", "max_completion_tokens", "presence_penalty", "frequency_penalty",
+    "logit_bias", "logprobs", "top_logprobs", "user", "tools", "tool_choice",
+    "parallel_tool_calls", "response_format", "seed", "reasoning_effort", "modalities",
+    "audio", "prediction", "service_tier", "store", "metadata", "web_search_options",
+    "verbosity", "prompt_cache_key", "safety_identifier", "functions", "function_call",
+})
+EMBEDDING_FIELDS = frozenset({"input", "model", "dimensions", "encoding_format", "user"})
 _ERROR_BYTES = 65_536  # of an error answer: its message is all that is used (300 characters)
 
 
@@ -50,6 +62,7 @@ class OpenAIProvider:
         max_connections: int = 256,
         headers: Mapping[str, str] | None = None,
         max_response_bytes: int = 32_000_000,
+        extra_fields: tuple[str, ...] = (),
     ) -> None:
         self._url = base_url.rstrip("/") + "/chat/completions"
         self._embeddings_url = base_url.rstrip("/") + "/embeddings"
@@ -63,6 +76,8 @@ class OpenAIProvider:
         self._stream_timeout_s = stream_timeout_s
         self._max_connections = max_connections
         self._max_response_bytes = max_response_bytes
+        self._chat_fields = CHAT_FIELDS.union(extra_fields)
+        self._embedding_fields = EMBEDDING_FIELDS.union(extra_fields)
         self._session: aiohttp.ClientSession | None = None
 
     @classmethod
@@ -72,7 +87,8 @@ class OpenAIProvider:
                    stream_idle_timeout_s=settings.stream_idle_timeout_s,
                    stream_timeout_s=settings.stream_timeout_s,
                    max_connections=settings.max_connections, headers=settings.headers,
-                   max_response_bytes=settings.max_response_bytes)
+                   max_response_bytes=settings.max_response_bytes,
+                   extra_fields=settings.extra_fields)
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300)
@@ -89,7 +105,8 @@ class OpenAIProvider:
     def _post(self, body: Json, upstream_model: str, *, stream: bool,
               url: str | None = None) -> Any:
         assert self._session is not None, "provider used before start()"
-        payload = dict(body)
+        allowed = self._embedding_fields if url == self._embeddings_url else self._chat_fields
+        payload = {k: v for k, v in body.items() if k in allowed}
         payload["model"] = upstream_model
         # Streams keep their own deadlines (stream()); whole answers get a total one.
         timeout = (aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout_s)

@@ -192,6 +192,7 @@ class _Parser:
             "stream_timeout_s": optional(number(0, strict_lo=True)),
             "max_connections": number(1, integer=True), "headers": str_map,
             "stream_usage": boolean, "max_response_bytes": number(1, integer=True),
+            "extra_fields": str_list,
         })
         if "type" not in f:
             if isinstance(raw, dict) and "type" not in raw:

@@ -109,6 +109,28 @@ def test_client_cannot_redirect_or_inject(gw: GatewayThread, upstream: FakeUpstr
     assert not {"api_base", "api_key", "extra_headers"} & forwarded.keys()
 
 
+def test_only_known_fields_reach_the_upstream(upstream: FakeUpstream) -> None:
+    """A deny-list let any field it did not name through (vendor switches, a proxy's own
+    credentials under a new name); now OpenAI's fields pass, and a provider's extra_fields."""
+    gw = GatewayThread(config(upstream.url).replace(
+        "timeout_s: 2}", "timeout_s: 2, extra_fields: [top_k]}")).start()
+    try:
+        client = openai.OpenAI(base_url=gw.base_url, api_key=KEY, max_retries=0)
+        client.chat.completions.create(
+            model="m-good", messages=[{"role": "user", "content": "x"}], temperature=0.2,
+            seed=7, metadata={"team": "a"}, user="u-1",
+            extra_body={"top_k": 5, "proxy_api_key": "sk-evil", "vendor_mode": "x",
+                        "litellm_logging_obj": {}})
+        forwarded = upstream.requests[-1].body
+        assert {k: forwarded[k] for k in ("temperature", "seed", "metadata", "user", "top_k")} \
+            == {"temperature": 0.2, "seed": 7, "metadata": {"team": "a"}, "user": "u-1",
+                "top_k": 5}
+        assert not {"proxy_api_key", "vendor_mode", "litellm_logging_obj"} & forwarded.keys()
+        assert forwarded["model"] == "good-upstream"
+    finally:
+        gw.stop()
+
+
 def test_direct_model_and_models_list(client: openai.OpenAI) -> None:
     answer = client.chat.completions.create(model="m-other",
                                             messages=[{"role": "user", "content": "hi"}])
