@@ -32,6 +32,8 @@ from policies.reward import reward
 
 log = logging.getLogger("bayesgate.learning")
 
+_BATCH = 256  # answers learned together (their fingerprints: one store round trip)
+
 
 class Learner:
     def __init__(self, config: Config, store: Store, beliefs: Beliefs, costs: CostModel,
@@ -62,25 +64,29 @@ class Learner:
             self._stats.learning_dropped += 1
 
     async def run(self) -> None:
-        """The worker: runs until cancelled; an error in one update is logged and skipped."""
+        """The worker: runs until cancelled, learning what has queued up in batches (one
+        store round trip for a batch's retry fingerprints, not one per answer)."""
         while True:
-            exchange = await self._queue.get()
+            batch = [await self._queue.get()]
+            while len(batch) < _BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
             try:
-                await self.learn(exchange)
-            except Exception:
-                log.exception("learning from an answer of %s failed", exchange.model)
+                await self.learn_many(batch)
             finally:
-                self._queue.task_done()
+                for _ in batch:
+                    self._queue.task_done()
 
     async def drain(self) -> None:
-        """Learn everything queued now, and wait for the one the worker may be in the middle
-        of (at shutdown, after a reload, and in tests)."""
+        """Learn everything queued now, and wait for the batch the worker may be in the
+        middle of (at shutdown, after a reload, and in tests)."""
         while not self._queue.empty():
-            exchange = self._queue.get_nowait()
+            batch = [self._queue.get_nowait()
+                     for _ in range(min(_BATCH, self._queue.qsize()))]
             try:
-                await self.learn(exchange)
+                await self.learn_many(batch)
             finally:
-                self._queue.task_done()
+                for _ in batch:
+                    self._queue.task_done()
         await self._queue.join()
 
     def routes_for(self, exchange: Exchange) -> list[tuple[str, float]]:
@@ -91,6 +97,23 @@ class Learner:
                 for name in self._routes_of.get(exchange.model, [])]
 
     async def learn(self, exchange: Exchange) -> None:
+        await self.learn_many([exchange])
+
+    async def learn_many(self, batch: list[Exchange]) -> None:
+        """Each answer in order; an error in one is logged and the others still count."""
+        checks: list[tuple[str, Exchange, float]] = []  # retry fingerprints to swap
+        for exchange in batch:
+            try:
+                self._learn(exchange, checks)
+            except Exception:
+                log.exception("learning from an answer of %s failed", exchange.model)
+        if checks:
+            try:
+                await self._retries.check_many(checks)
+            except Exception:
+                log.exception("checking %d answers for client retries failed", len(checks))
+
+    def _learn(self, exchange: Exchange, checks: list[tuple[str, Exchange, float]]) -> None:
         cost = self._count_tokens(exchange)
         first: float | None = None
         for name, weight in self.routes_for(exchange):
@@ -107,7 +130,7 @@ class Learner:
                 continue
             self._record(route, exchange.cls, exchange.model, score, weight)
             if exchange.messages is not None and route.retry_window_s > 0:
-                await self._retries.check(name, exchange, score)
+                checks.append((name, exchange, score))
         if exchange.request is not None:
             done = exchange.request
             logs.request(decision=done.decision, route=exchange.route, model=exchange.model,

@@ -11,7 +11,7 @@ failed, and a client could send any number.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import orjson
 
@@ -43,18 +43,29 @@ class RetryDetector:
         self._clock = clock
 
     async def check(self, route_name: str, exchange: Exchange, score: float) -> None:
-        """Record this answer's fingerprint; if it repeats an earlier answer's, move the weight
-        that answer lost from alpha to beta (alpha + beta stays one per observation)."""
+        await self.check_many([(route_name, exchange, score)])
+
+    async def check_many(self, checks: Sequence[tuple[str, Exchange, float]]) -> None:
+        """Record each answer's fingerprint (one store round trip for them all, in order); an
+        answer that repeats an earlier one's conversation corrects that one."""
+        swaps = []
+        for route_name, exchange, score in checks:
+            # Keys are not sorted: an SDK retrying a request sends them in the same order.
+            digest = hashlib.blake2b(orjson.dumps([route_name, exchange.caller,
+                                                   exchange.messages]), digest_size=16)
+            value = orjson.dumps([exchange.model, score, exchange.outcome.latency_ms,
+                                  exchange.outcome.retries, exchange.cls]).decode()
+            swaps.append((f"{route_name}:{digest.hexdigest()}", value,
+                          self._config.routes[route_name].retry_window_s))
+        found = await self._store.swap_fingerprints(swaps)
+        for (route_name, _, _), previous in zip(checks, found, strict=True):
+            if previous is not None:
+                self._correct(route_name, previous)
+
+    def _correct(self, route_name: str, previous: str) -> None:
+        """Move the weight the earlier answer lost from alpha to beta (alpha + beta stays one
+        per observation)."""
         route = self._config.routes[route_name]
-        # Keys are not sorted: an SDK retrying a request sends them in the same order.
-        digest = hashlib.blake2b(orjson.dumps([route_name, exchange.caller, exchange.messages]),
-                                 digest_size=16).hexdigest()
-        value = orjson.dumps([exchange.model, score, exchange.outcome.latency_ms,
-                              exchange.outcome.retries, exchange.cls]).decode()
-        previous = await self._store.swap_fingerprint(f"{route_name}:{digest}", value,
-                                                      ttl_s=route.retry_window_s)
-        if previous is None:
-            return
         try:
             model, old_score, latency_ms, retries, *rest = orjson.loads(previous)
             cls = rest[0] if rest and isinstance(rest[0], str) else ""

@@ -8,7 +8,7 @@ observation adds (reward, 1 - reward), a correction moves weight from alpha to b
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -74,6 +74,11 @@ class Store(Protocol):
 
     async def swap_fingerprint(self, key: str, value: str, *, ttl_s: float) -> str | None:
         """Store `value` under `key` for `ttl_s` and return what was there (None if nothing)."""
+        ...
+
+    async def swap_fingerprints(self, items: Sequence[tuple[str, str, float]]
+                                ) -> list[str | None]:
+        """`swap_fingerprint` for each (key, value, ttl_s), in order, in one round trip."""
         ...
 
     def circuits(self) -> Mapping[str, float]:

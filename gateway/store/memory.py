@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gateway.store.base import Update, apply
@@ -85,6 +85,10 @@ class MemoryStore:
 
     async def swap_fingerprint(self, key: str, value: str, *, ttl_s: float) -> str | None:
         return self._fingerprints.swap(key, value, ttl_s=ttl_s)
+
+    async def swap_fingerprints(self, items: Sequence[tuple[str, str, float]]
+                                ) -> list[str | None]:
+        return [self._fingerprints.swap(k, v, ttl_s=t) for k, v, t in items]
 
     def circuits(self) -> Mapping[str, float]:
         return self._circuits

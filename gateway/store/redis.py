@@ -9,11 +9,11 @@ Delivery is exactly-once as far as Redis keeps its data: an update leaves the qu
 Redis acknowledged the batch that carried it; a batch whose acknowledgement was lost (Redis
 killed, frozen past the socket timeout, a broken connection) is sent again whole, and the update
 script skips what it already applied (each replica numbers its updates, and an update cannot
-overtake its predecessor to the same hash; see lua.py).
-With `store.replica_acks: n` a batch counts as acknowledged only once n replicas have it too
-(WAIT), so a Sentinel fail-over to a replica that lagged loses nothing either.
-An update whose own command failed (an error reply, not a lost connection) is dropped and
-counted. Past `max_pending` queued updates the oldest are dropped and counted.
+overtake its predecessor to the same hash; see lua.py). With `store.replica_acks: n` a batch
+counts as acknowledged only once n replicas have it too (WAIT), so a Sentinel fail-over to a
+replica that lagged loses nothing either. An update whose own command failed (an error reply,
+not a lost connection) is dropped and counted. Past `max_pending` queued updates the oldest are
+dropped and counted.
 
 Redis down or slow: the gateway keeps routing on its snapshot (with its own queued updates laid
 over it), retries with exponential backoff, flushes on recovery and reports "degraded".
@@ -30,7 +30,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -204,16 +204,22 @@ class RedisStore:
     # -- fingerprints --------------------------------------------------------------------------
 
     async def swap_fingerprint(self, key: str, value: str, *, ttl_s: float) -> str | None:
+        return (await self.swap_fingerprints([(key, value, ttl_s)]))[0]
+
+    async def swap_fingerprints(self, items: Sequence[tuple[str, str, float]]) -> list[str | None]:
+        """One round trip for a batch, swapped in order (a repeat within it sees the earlier)."""
         if self._client is not None and self._ok:
             try:
                 async with asyncio.timeout(_FINGERPRINT_TIMEOUT_S):
-                    previous = await self._client.set(
-                        self._keys.fingerprint(key), value,
-                        px=max(1, int(ttl_s * 1000)), get=True)
-                return previous.decode() if isinstance(previous, bytes) else None
+                    pipe = self._client.pipeline(transaction=False)
+                    for key, value, ttl_s in items:
+                        pipe.set(self._keys.fingerprint(key), value,
+                                 px=max(1, int(ttl_s * 1000)), get=True)
+                    found = await pipe.execute()
+                return [f.decode() if isinstance(f, bytes) else None for f in found]
             except _FAILURES as exc:
-                log.debug("fingerprint kept locally, redis failed: %s", describe(exc))
-        return self._fingerprints.swap(key, value, ttl_s=ttl_s)
+                log.debug("fingerprints kept locally, redis failed: %s", describe(exc))
+        return [self._fingerprints.swap(k, v, ttl_s=t) for k, v, t in items]
 
     # -- the background task -------------------------------------------------------------------
 
@@ -222,18 +228,15 @@ class RedisStore:
         while not self._closing:
             try:
                 await self._sync()
-            except _FAILURES as exc:
+            except Exception as exc:
                 failures += 1
                 self._errors += 1
-                if self._ok or failures == 1:
+                if not isinstance(exc, _FAILURES):  # a bug, not Redis: keep serving, say so
+                    log.exception("redis store sync failed")
+                elif self._ok or failures == 1:
                     log.warning("redis store degraded (%s): serving on the local snapshot, "
                                 "%d updates pending", describe(exc), self.pending)
                 self._ok = False
-            except Exception:  # a bug, not Redis: keep the gateway alive, say so loudly
-                failures += 1
-                self._errors += 1
-                self._ok = False
-                log.exception("redis store sync failed")
             else:
                 if not self._ok:
                     log.info("redis store connected to %s", redact_url(self._config.url))
@@ -371,9 +374,8 @@ class RedisStore:
         counts: dict[tuple[str, str], int] = {}
         for (route, model), fields in zip(pairs, results, strict=False):
             if fields:
-                view.setdefault(route, {})[model] = Posterior(
-                    float(fields[b"alpha"]), float(fields[b"beta"]),
-                    float(fields[b"updated_at"]))
+                view.setdefault(route, {})[model] = Posterior(*(
+                    float(fields[k]) for k in (b"alpha", b"beta", b"updated_at")))
                 counts[(route, model)] = int(fields.get(b"observations", 0))
         promoted = results[len(pairs):len(pairs) + len(routes)]
         self._promotions = {
