@@ -29,6 +29,7 @@ from gateway.config.schema import (
     ServerConfig,
     ShadowConfig,
     StoreConfig,
+    TelemetryConfig,
 )
 
 __all__ = [
@@ -38,5 +39,6 @@ __all__ = [
     "LOG_FORMATS", "LOG_LEVELS", "PROVIDER_TYPES", "STORE_BACKENDS", "STORE_MODES", "Config",
     "ConfigError",
     "DashboardConfig", "LoggingConfig", "ModelConfig", "PromotionConfig", "ProviderConfig",
-    "RouteConfig", "ServerConfig", "ShadowConfig", "StoreConfig", "load", "loads",
+    "RouteConfig", "ServerConfig", "ShadowConfig", "StoreConfig", "TelemetryConfig", "load",
+    "loads",
 ]

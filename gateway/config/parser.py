@@ -52,6 +52,7 @@ from gateway.config.schema import (
     ServerConfig,
     ShadowConfig,
     StoreConfig,
+    TelemetryConfig,
 )
 from gateway.config.text import interpolate, join_path, yaml_error
 from policies.breaker import BreakerConfig
@@ -131,7 +132,7 @@ class _Parser:
     def config(self, raw: Any, path: str | None) -> Config | None:
         top = self.fields(raw, "", {k: keep for k in
                                     ("server", "store", "providers", "models", "routes",
-                                     "logging", "dashboard")})
+                                     "logging", "dashboard", "telemetry")})
         server = self.server(top.get("server"))
         logging_ = LoggingConfig(**self.fields(top.get("logging"), "logging", {
             "level": choice(LOG_LEVELS, fold=True), "format": choice(LOG_FORMATS),
@@ -139,6 +140,9 @@ class _Parser:
         dashboard = DashboardConfig(**self.fields(top.get("dashboard"), "dashboard", {
             "history_interval_s": number(0.05, 3600),
             "history_points": number(2, 100_000, integer=True)}))
+        telemetry = TelemetryConfig(**self.fields(top.get("telemetry"), "telemetry", {
+            "enabled": boolean, "endpoint": optional(string), "service_name": string,
+            "sample_ratio": number(0, 1)}))
         store = self.store(top.get("store"))
         providers = {n: self.provider(n, v) for n, v in
                      self.mapping(top.get("providers"), "providers").items()}
@@ -155,7 +159,7 @@ class _Parser:
             return None
         # With no errors, no entry is None.
         return Config(server=server, store=store, path=path, logging=logging_,
-                      dashboard=dashboard,
+                      dashboard=dashboard, telemetry=telemetry,
                       providers={k: v for k, v in providers.items() if v is not None},
                       models={k: v for k, v in models.items() if v is not None},
                       routes={k: v for k, v in routes.items() if v is not None})

@@ -211,6 +211,18 @@ class RouteConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TelemetryConfig:
+    """OpenTelemetry traces (opt-in; the `telemetry` extra). The exporter also reads the
+    standard OTEL_EXPORTER_OTLP_* variables, the resource OTEL_SERVICE_NAME and
+    OTEL_RESOURCE_ATTRIBUTES."""
+
+    enabled: bool = False
+    endpoint: str | None = None  # OTLP/HTTP traces URL; None: OTEL_EXPORTER_OTLP_* or :4318
+    service_name: str = "bayesgate"
+    sample_ratio: float = 1.0  # of the requests that arrive without a sampled parent
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     server: ServerConfig
     store: StoreConfig
@@ -220,6 +232,7 @@ class Config:
     path: str | None = None
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
 
     @property
     def secrets(self) -> tuple[str, ...]:

@@ -79,16 +79,24 @@ async def serve(door: Door, scope: Scope, receive: Receive, send: Send) -> None:
         return
     call = Call(gateway, plan, request, caller=caller, started=started, dialect=opened.dialect,
                 client_retries=declared_retries(header(scope, b"x-stainless-retry-count")))
+    tracing = gateway.live.tracing
+    if tracing.enabled:
+        call.span = tracing.request(scope["headers"], door=door.name, route=plan.route_name,
+                                    cls=plan.cls, decision=plan.decision_id,
+                                    requested=request.get("model"), request=request)
     guard = DisconnectGuard(receive)
+    status, error_type = 200, None
     try:
         if request.get("stream"):
             await call.stream(send, guard)
         else:
             await call.complete(send, guard)
     except GatewayError as exc:
+        status, error_type = exc.status, exc.code
         guard.complete()
         await _refuse(door, gateway, scope, send, exc, plan, started, caller, request=request)
     except asyncio.CancelledError:
+        status = 499
         if not guard.disconnected:
             raise
         # Python 3.11: the cancel came from our own guard, not from shutdown.
@@ -107,6 +115,8 @@ async def serve(door: Door, scope: Scope, receive: Receive, send: Send) -> None:
                               opted_out=opt_out is not None and opt_out.strip().lower() == b"off")
     finally:
         guard.close()
+        if call.span is not None:
+            call.span.end(status, error_type)
 
 
 async def _refuse(door: Door, gateway: Generation, scope: Scope, send: Send,

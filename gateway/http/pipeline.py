@@ -44,6 +44,7 @@ from gateway.learning.validity import (
     structural_problem,
 )
 from gateway.ops.logs import printable
+from gateway.ops.tracing import RequestSpan
 from gateway.routing.context import Features
 from gateway.routing.router import Plan
 from gateway.runtime.state import Generation
@@ -76,6 +77,7 @@ class Call:
         self.in_flight: tuple[ModelConfig, float] | None = None  # awaited model, since when
         self.context: Features | None = plan.features
         self.decision = plan.decision_id  # signed with the answering model once it is known
+        self.span: RequestSpan | None = None  # with telemetry on (ops/tracing.py)
         # Ask every upstream for stream usage (the cost of a stream is learned from it) and
         # keep the usage chunk from a client that did not ask for one.
         options = request.get("stream_options")
@@ -106,6 +108,8 @@ class Call:
         return headers
 
     def _count(self, model: ModelConfig, index: int) -> None:
+        if self.span is not None:
+            self.span.attempt(model, self.gateway.config.providers[model.provider].type)
         counters = self.gateway.stats.counters(self.plan.route_name, model.name)
         if index == 0 and self.plan.route is not None:
             self.gateway.stats.selected(self.plan.route_name, model.name, self.plan.cls)
@@ -179,6 +183,9 @@ class Call:
                signals: frozenset[str] = frozenset()) -> None:
         for rejecting, elapsed in self.rejected:  # another candidate took the same request
             self._charge(rejecting, elapsed)
+        if self.span is not None:
+            self.span.answered(model, self.gateway.config.providers[model.provider].type, usage,
+                               finish_reason, upstream_ok=upstream_ok)
         total_s = perf() - self.started
         ttft_s = latency_s if stream else None
         door = self.dialect.door
@@ -227,6 +234,8 @@ class Call:
         elapsed = perf() - began
         self.upstream_s += elapsed
         self.in_flight = None
+        if self.span is not None:
+            self.span.attempt_failed(error, getattr(error, "upstream_status", None))
         if error.client_fault:
             self.rejected.append((model, elapsed))
             if self.plan.route is None or all(

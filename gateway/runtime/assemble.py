@@ -25,6 +25,7 @@ from gateway.learning.shadow import Shadow
 from gateway.ops.history import History
 from gateway.ops.metrics import Metrics
 from gateway.ops.stats import Stats
+from gateway.ops.tracing import Tracing
 from gateway.redact import Redactor
 from gateway.routing.availability import Availability
 from gateway.routing.beliefs import Beliefs
@@ -61,7 +62,8 @@ def build_live(config: Config, *, store: Store, rng: np.random.Generator,
         else config.secrets
     return Live(store=store, stats=Stats(), metrics=Metrics(), decisions=Decisions(secrets),
                 history=History(config.dashboard), availability=Availability(store, clock=clock),
-                pool=ProviderPool(rng), rng=rng, clock=clock)
+                pool=ProviderPool(rng), rng=rng, clock=clock,
+                tracing=Tracing(config.telemetry))
 
 
 def assemble(config: Config, base: Generation | None = None, *,
@@ -139,3 +141,4 @@ async def running(config: Config, *, seed: int | None = None,
         reloader.remove_signal_handler()
         await reloader.aclose()  # stops the current generation and any still retiring
         await store.aclose()
+        await asyncio.to_thread(live.tracing.shutdown)  # the last spans out

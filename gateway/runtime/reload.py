@@ -26,7 +26,7 @@ log = logging.getLogger("bayesgate.reload")
 
 _RESTART_ONLY: tuple[tuple[str, Callable[[Config], object]], ...] = (
     ("server.host", lambda c: c.server.host), ("server.port", lambda c: c.server.port),
-    ("store", lambda c: c.store))
+    ("store", lambda c: c.store), ("telemetry", lambda c: c.telemetry))
 
 
 class Reloader:

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from gateway.auth import KeyCheck
-from gateway.config import Config
+from gateway.config import Config, TelemetryConfig
 from gateway.learning.decisions import Decisions
 from gateway.learning.learner import Learner
 from gateway.learning.promotion import Promotion
@@ -27,6 +27,7 @@ from gateway.learning.shadow import Shadow
 from gateway.ops.history import History
 from gateway.ops.metrics import Metrics
 from gateway.ops.stats import Stats
+from gateway.ops.tracing import Tracing
 from gateway.redact import Redactor
 from gateway.routing.availability import Availability
 from gateway.routing.beliefs import Beliefs
@@ -59,6 +60,7 @@ class Live:
     reloader: Reloads | None = None  # runtime.reload.Reloader, once running
     decisions: Decisions = field(default_factory=lambda: Decisions(()))  # signed decision ids
     traffic: dict[str, RequestRate] = field(default_factory=dict)  # routes' request rates here
+    tracing: Tracing = field(default_factory=lambda: Tracing(TelemetryConfig()))  # off
 
 
 @dataclass

@@ -35,7 +35,7 @@ def test_the_shipped_config_is_valid() -> None:
 
 @pytest.mark.parametrize(("text", "expected"), [
     (BASE + "extra: 1", "extra: unknown key (expected one of: dashboard, logging, models, "
-     "providers, routes, server, store)"),
+     "providers, routes, server, store, telemetry)"),
     (BASE.replace("[a, b]", "[a, gpt4o]"), "routes.auto.candidates[1]: unknown model 'gpt4o'"),
     (BASE.replace("[a, b]}", "[a, b], fallback: gpt4o}"),
      "routes.auto.fallback: unknown model 'gpt4o'"),
