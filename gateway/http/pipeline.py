@@ -278,7 +278,7 @@ class Call:
             await send_json(send, 200, body, self._headers(model))
             check = check_embeddings if self.dialect.embeddings else check_completion
             self._learn(model, check(data, self.request), elapsed, data.get("usage"),
-                        finish_reason=_finish_reason(data),
+                        finish_reason=measure.finish_reason(data),
                         signals=frozenset() if self.dialect.embeddings else of_completion(
                             data, self.request, budget_set=self._budget_set()))
             return
@@ -364,12 +364,6 @@ def _written(write: Callable[[dict[str, Any]], bytes], data: dict[str, Any]) -> 
     except orjson.JSONEncodeError as exc:
         raise UpstreamInvalid(f"upstream answer cannot be passed on: {exc}") from None
 
-
-def _finish_reason(data: dict[str, Any]) -> Any:
-    choices = data.get("choices")
-    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-        return choices[0].get("finish_reason")
-    return None
 
 
 async def _first_chunk(chunks: AsyncIterator[dict[str, Any]],

@@ -79,3 +79,11 @@ def usage_tokens(usage: Any) -> tuple[int, int]:
 
 def _count(value: Any) -> int:
     return value if isinstance(value, int) and value >= 0 else 0
+
+
+def finish_reason(data: dict[str, Any]) -> Any:
+    """The first choice's finish_reason of a chat answer (None when there is none)."""
+    choices = data.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        return choices[0].get("finish_reason")
+    return None

@@ -29,6 +29,7 @@ from gateway.learning import measure
 from gateway.learning.measure import Exchange
 from gateway.learning.signals import of_completion
 from gateway.learning.validity import check_completion
+from gateway.ops.tracing import Tracing
 from gateway.routing.availability import Availability
 from gateway.routing.beliefs import Beliefs
 from gateway.routing.costs import CostModel
@@ -62,10 +63,12 @@ class Shadow:
     def __init__(self, config: Config, *, beliefs: Beliefs, availability: Availability,
                  providers: Mapping[str, Provider], submit: Callable[[Exchange], None],
                  costs: CostModel, store: Store, rng: np.random.Generator,
-                 clock: Callable[[], float], previous: Shadow | None = None) -> None:
+                 clock: Callable[[], float], previous: Shadow | None = None,
+                 tracing: Tracing | None = None) -> None:
         """`submit` hands a scored copy to the learner; `previous`: the mirror of the
         generation a reload replaces, whose counters carry on."""
         self._config = config
+        self._tracing = tracing if tracing is not None and tracing.enabled else None
         self._beliefs = beliefs
         self._availability = availability
         self._providers = providers
@@ -136,11 +139,18 @@ class Shadow:
     async def _call(self, route: RouteConfig, name: str, body: dict[str, Any]) -> None:
         model = self._config.models[name]
         counters = self.counter(route.name, name)
+        kind = self._config.providers[model.provider].type
+        span = self._tracing.shadow(route=route.name, requested=name) if self._tracing else None
+        if span is not None:
+            span.attempt(model, kind)
         began = perf()
         try:
             data = await self._providers[model.provider].complete(
                 body, upstream_model=model.upstream_name)
         except ProviderError as exc:
+            if span is not None:
+                span.attempt_failed(exc, getattr(exc, "upstream_status", None))
+                span.end(502, "shadow_failed")
             # A 4xx the live model did not give (no tools support, context too small) is this
             # model failing the request, so it scores 0 like any other failure.
             elapsed = perf() - began
@@ -155,8 +165,14 @@ class Shadow:
             return
         except Exception:
             log.exception("shadow call to %s failed unexpectedly", name)
+            if span is not None:
+                span.end(500, "unexpected")
             return
         elapsed = perf() - began
+        if span is not None:
+            span.answered(model, kind, data.get("usage"), measure.finish_reason(data),
+                          upstream_ok=True)
+            span.end(200)
         problem = check_completion(data, body)
         counters.answers += 1
         if problem is not None:
@@ -194,3 +210,4 @@ class Shadow:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+

@@ -3,7 +3,8 @@
 One SERVER span per routed request, named as the GenAI semantic conventions say
 (`chat auto`), with `gen_ai.*` attributes (operation, provider, requested and answering model,
 token usage, finish reasons) and bayesgate's own (route, class, decision id, attempts, front
-door, shadow or live); a CLIENT child span per upstream attempt. A W3C `traceparent` from the
+door, shadow or live); a CLIENT child span per upstream attempt. A shadow copy is an INTERNAL
+span of its own trace (`bayesgate.shadow: true`) with its one attempt. A W3C `traceparent` from the
 client is continued. Never any message content, prompt, answer or key: only names and numbers.
 
 Spans go out in batches from the SDK's own thread (BatchSpanProcessor, OTLP over HTTP), never
@@ -64,6 +65,11 @@ class Tracing:
         return RequestSpan(self._tracer, parent, door=door, route=route, cls=cls,
                            decision=decision, requested=requested, request=request)
 
+    def shadow(self, *, route: str, requested: str) -> RequestSpan:
+        """A copy for a shadow candidate: a trace of its own (the client's answer is gone)."""
+        return RequestSpan(self._tracer, None, door="shadow", route=route, cls="",
+                           decision="", requested=requested, request={}, shadow=True)
+
     def shutdown(self) -> None:
         """Flush what is queued and stop the exporter thread (blocking: call it in a thread)."""
         if self._provider is not None:
@@ -77,7 +83,8 @@ class RequestSpan:
     __slots__ = ("_attempt", "_context", "_operation", "_span", "_tracer", "attempts")
 
     def __init__(self, tracer: Any, parent: Any, *, door: str, route: str, cls: str,
-                 decision: str, requested: object, request: Mapping[str, Any]) -> None:
+                 decision: str, requested: object, request: Mapping[str, Any],
+                 shadow: bool = False) -> None:
         from opentelemetry import trace
 
         self._tracer = tracer
@@ -85,7 +92,7 @@ class RequestSpan:
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": self._operation, "bayesgate.door": door,
             "bayesgate.route": route, "bayesgate.class": cls, "bayesgate.decision_id": decision,
-            "bayesgate.shadow": False}
+            "bayesgate.shadow": shadow}
         if isinstance(requested, str):
             attributes["gen_ai.request.model"] = requested
         for key, name in (("max_tokens", "max_tokens"), ("max_completion_tokens", "max_tokens"),
@@ -96,7 +103,8 @@ class RequestSpan:
         attributes["bayesgate.stream"] = request.get("stream") is True
         self._span = tracer.start_span(
             f"{self._operation} {requested if isinstance(requested, str) else ''}".strip(),
-            context=parent, kind=trace.SpanKind.SERVER, attributes=attributes)
+            context=parent, kind=trace.SpanKind.INTERNAL if shadow else trace.SpanKind.SERVER,
+            attributes=attributes)
         self._context = trace.set_span_in_context(self._span, parent)
         self._attempt: Any = None
         self.attempts = 0

@@ -88,7 +88,7 @@ def assemble(config: Config, base: Generation | None = None, *,
     shadow = Shadow(config, beliefs=beliefs, availability=live.availability,
                     providers=providers, submit=learner.submit, costs=costs, store=store,
                     rng=live.rng.spawn(1)[0], clock=clock,
-                    previous=base.shadow if base is not None else None)
+                    previous=base.shadow if base is not None else None, tracing=live.tracing)
     promotion = Promotion(config, beliefs=beliefs, costs=costs, store=store,
                           live=router.candidates, clock=clock,
                           previous=base.promotion if base is not None else None)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import openai
@@ -31,9 +32,11 @@ providers: {{up: {{type: openai, base_url: "{upstream}", api_key: "{UPSTREAM_KEY
 models:
   broken: {{provider: up, upstream_name: broken-up, prior: {{alpha: 50, beta: 1}}}}
   good: {{provider: up, upstream_name: good-up}}
+  ghost: {{provider: up, upstream_name: ghost-up}}
 routes:
   auto: {{candidates: [broken, good], cost_weight: 0, decay: {{half_life_s: null}},
-          breaker: {{consecutive_failures: 100, min_requests: 1000}}}}
+          breaker: {{consecutive_failures: 100, min_requests: 1000}},
+          shadow: {{candidates: [ghost], rate: 1}}}}
 """
 
 
@@ -41,7 +44,7 @@ routes:
 def spans() -> list[Span]:
     receiver = OtlpReceiver().start()
     fake = FakeUpstream(behaviors={"broken-up": Behavior(error_rate=1.0, status=500),
-                                   "good-up": Behavior()}).start()
+                                   "good-up": Behavior(), "ghost-up": Behavior()}).start()
     gw = GatewayThread(_config(fake.url, receiver.endpoint)).start()
     try:
         client = openai.OpenAI(base_url=gw.base_url, api_key=KEY, max_retries=0)
@@ -53,6 +56,10 @@ def spans() -> list[Span]:
             pass
         with pytest.raises(openai.APIStatusError):
             client.chat.completions.create(model="broken", messages=messages)
+        deadline = time.monotonic() + 5
+        while not (fake.count("ghost-up") and gw.gateway.shadow.in_flight["auto"] == 0):
+            assert time.monotonic() < deadline, "the shadow copy did not finish"
+            time.sleep(0.01)
     finally:
         gw.stop()  # shuts the tracer down: what is queued is exported now
         fake.stop()
@@ -106,6 +113,18 @@ def test_a_stream_and_a_failed_request(spans: list[Span]) -> None:
     assert failed.attributes["error.type"] == "upstream_failed"
     children = [s for s in spans if s.parent_span_id == failed.span_id]
     assert len(children) == 2 and all(c.status_code == ERROR for c in children)  # one retry
+
+
+def test_a_shadow_copy_has_a_trace_of_its_own(spans: list[Span]) -> None:
+    [copy] = [s for s in spans if s.attributes.get("bayesgate.shadow") is True]
+    assert copy.name == "chat ghost" and copy.kind == 1  # INTERNAL
+    assert copy.trace_id != TRACE_ID and copy.parent_span_id == ""  # not in the client's trace
+    assert copy.attributes["gen_ai.response.model"] == "ghost"
+    assert copy.attributes["bayesgate.door"] == "shadow"
+    [attempt] = [s for s in spans if s.parent_span_id == copy.span_id]
+    assert attempt.name == "chat ghost-up" and attempt.status_code != ERROR
+    assert all(not s.attributes.get("bayesgate.shadow") for s in spans if s is not copy
+               and s.kind == SERVER)
 
 
 def test_with_telemetry_off_the_sdk_is_never_imported() -> None:
