@@ -123,10 +123,7 @@ def test_invalid_file_is_rejected_and_the_old_config_kept(
         assert gw.gateway is old
         assert "routes.auto.candidates[1]: unknown model 'gpt4o'" in caplog.text
         assert "the running config is kept" in caplog.text
-        client = openai.OpenAI(base_url=gw.base_url, api_key="none", max_retries=0)
-        client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "x"}])
-        metrics = httpx.get(f"{gw.url}/metrics").text
-        assert 'bayesgate_config_reloads_total{result="rejected"} 1.0' in metrics
+        _still_serving_and_counted_one_rejection(gw)
     finally:
         gw.stop()
 
@@ -169,13 +166,17 @@ def test_a_provider_that_cannot_start_rejects_the_reload_and_leaks_nothing(
         assert gw.gateway is old
         assert "failed while starting it, the running config is kept" in caplog.text
         assert len(started) == 2 and closed == [started[1]]  # the new one, closed again
-        client = openai.OpenAI(base_url=gw.base_url, api_key="none", max_retries=0)
-        client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "x"}])
-        metrics = httpx.get(f"{gw.url}/metrics").text
-        assert 'bayesgate_config_reloads_total{result="rejected"} 1.0' in metrics
+        _still_serving_and_counted_one_rejection(gw)
     finally:
         gw.stop()
     assert started[0] in closed  # and the running one at shutdown
+
+
+def _still_serving_and_counted_one_rejection(gw: GatewayThread) -> None:
+    client = openai.OpenAI(base_url=gw.base_url, api_key="none", max_retries=0)
+    client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "x"}])
+    metrics = httpx.get(f"{gw.url}/metrics").text
+    assert 'bayesgate_config_reloads_total{result="rejected"} 1.0' in metrics
 
 
 def _free_port() -> int:

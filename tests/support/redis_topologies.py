@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from typing import Self
 
 import redis
 
@@ -39,7 +40,28 @@ def _wait(predicate: Callable[[], bool], what: str, timeout_s: float = 30.0) -> 
     raise RuntimeError(f"redis: {what} not reached in {timeout_s} s")
 
 
-class ClusterSet:
+class _Topology:
+    """Started on entering, every process killed and every directory removed on leaving (and
+    when the start fails half-way)."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def cleanup(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            return self.start()
+        except BaseException:
+            self.cleanup()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+
+class ClusterSet(_Topology):
     def __init__(self, *, masters: int = 3, node_timeout_ms: int = 1000) -> None:
         args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                 "--cluster-node-timeout", str(node_timeout_ms)]
@@ -103,16 +125,6 @@ class ClusterSet:
         for node in self.nodes:
             node.cleanup()
 
-    def __enter__(self) -> ClusterSet:
-        try:
-            return self.start()
-        except BaseException:
-            self.cleanup()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        self.cleanup()
-
 
 def _cluster_port() -> int:
     """A free port whose cluster bus port (+10000) is free too (so at most 55535)."""
@@ -145,7 +157,7 @@ def _role(node: RedisServer) -> str:
     return str(node.client().info("replication")["role"])
 
 
-class SentinelSet:
+class SentinelSet(_Topology):
     MASTER = "mymaster"
 
     def __init__(self, *, password: str | None = None, replicas: int = 1,
@@ -227,13 +239,3 @@ class SentinelSet:
         for server in [self.master, *self.replicas, *self.down]:
             server.cleanup()
         shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self) -> SentinelSet:
-        try:
-            return self.start()
-        except BaseException:
-            self.cleanup()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        self.cleanup()
