@@ -15,7 +15,7 @@ import orjson
 
 from gateway.errors import GatewayError, bad_request
 from gateway.http.asgi import Receive, Scope, Send
-from gateway.http.chat import DROPPED, ChatEvents, json_object
+from gateway.http.chat import ChatEvents, json_object
 from gateway.http.door import Opened, serve
 from gateway.runtime.state import Generation
 
@@ -51,8 +51,6 @@ class EmbeddingsDoor:
                               "token arrays.", param="input")
         if request.get("stream"):
             raise bad_request("Embeddings are not streamed.", param="stream")
-        for key in DROPPED.intersection(request):
-            del request[key]
         return Opened(request, self._dialect)
 
     def error_body(self, error: GatewayError) -> bytes:

@@ -96,9 +96,6 @@ class Learner:
         return [(name, self._config.routes[name].learning.direct_weight)
                 for name in self._routes_of.get(exchange.model, [])]
 
-    async def learn(self, exchange: Exchange) -> None:
-        await self.learn_many([exchange])
-
     async def learn_many(self, batch: list[Exchange]) -> None:
         """Each answer in order; an error in one is logged and the others still count."""
         checks: list[tuple[str, Exchange, float]] = []  # retry fingerprints to swap

@@ -42,9 +42,6 @@ class RetryDetector:
         self._beliefs = beliefs
         self._clock = clock
 
-    async def check(self, route_name: str, exchange: Exchange, score: float) -> None:
-        await self.check_many([(route_name, exchange, score)])
-
     async def check_many(self, checks: Sequence[tuple[str, Exchange, float]]) -> None:
         """Record each answer's fingerprint (one store round trip for them all, in order); an
         answer that repeats an earlier one's conversation corrects that one."""
