@@ -9,9 +9,9 @@ import math
 import pytest
 
 from policies import traffic
-from policies.evaluation.agents import OURS, TODAY
-from policies.evaluation.lockin import evaluate_lockin, format_lockin, lockin_checks
-from policies.evaluation.world import Route
+from policies.evaluation.agents import OURS
+from policies.evaluation.lockin import TODAY, evaluate_lockin, format_lockin, lockin_checks
+from policies.evaluation.world import Route, tuning_seeds
 from policies.posterior import Posterior, Prior, on_route_scale, route_level
 
 SEEDS = 40
@@ -19,7 +19,7 @@ SEEDS = 40
 
 @pytest.fixture(scope="module")
 def rows() -> list:  # type: ignore[type-arg]
-    return evaluate_lockin(seeds=SEEDS, route=Route(), names=("lockin-3", "lockin-6"),
+    return evaluate_lockin(seeds=tuning_seeds(SEEDS), route=Route(), names=("lockin-3", "lockin-6"),
                            rates=(20.0,), policies=(OURS, TODAY))
 
 

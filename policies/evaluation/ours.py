@@ -1,0 +1,131 @@
+"""Our policy as one gateway replica runs it: posteriors decayed and updated by
+`policies.posterior` at the route's request-based half-life (`policies.traffic`), priors raised
+to the route's level, cold starts from the family's evidence, request classes backed off to the
+route, breakers from `policies.breaker`, token meters for the expected cost, and the choice by
+`policies.thompson.ThompsonSampling`, the gateway's Policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from policies import breaker, defaults
+from policies.cost import TokenMeter, normalized, request_cost
+from policies.evaluation.agents import Observation, Request
+from policies.evaluation.world import Route
+from policies.posterior import (
+    Posterior,
+    Prior,
+    backed_off,
+    decayed,
+    observe,
+    on_route_scale,
+    route_level,
+)
+from policies.priors import cold_start, family_prior
+from policies.reward import Outcome, reward
+from policies.thompson import Arm, ThompsonSampling
+from policies.traffic import RequestRate, effective_half_life
+
+# The policy before the lock-in fix: evidence decays by time only (120 s) toward the models'
+# own priors, draws with 30% of the variance.
+TODAY_HALF_LIFE_S = 120.0
+TODAY_EXPLORATION = 0.3
+
+
+@dataclass(slots=True)
+class Bayesgate:
+    route: Route
+    classes: bool = True  # judge each request by its class (the gateway's contextual routing)
+    today: bool = False  # the policy before lock-in was fixed
+    posts: dict[str, Posterior] = field(default_factory=dict)
+    priors: dict[str, Prior] = field(default_factory=dict)
+    breakers: dict[str, breaker.BreakerState] = field(default_factory=dict)
+    meters: dict[str, TokenMeter] = field(default_factory=dict)
+    families: dict[str, str] = field(default_factory=dict)
+    # (request class, model) -> the class's own posterior
+    cells: dict[tuple[str, str], Posterior] = field(default_factory=dict)
+    rate: RequestRate = field(default_factory=RequestRate)
+    policy: ThompsonSampling | None = None
+
+    def half_life(self, now: float) -> float | None:
+        """The route's effective half-life, as the gateway's Beliefs give it."""
+        if self.today:
+            return TODAY_HALF_LIFE_S
+        return effective_half_life(self.route.half_life_s, self.route.half_life_requests,
+                                   self.rate.per_second(now))
+
+    def _add(self, name: str, family: str, *, now: float) -> None:
+        """A model appears: it starts from its family's pooled evidence (cold start)."""
+        half = self.half_life(now)
+        siblings = [decayed(p, self.priors[n], now=now, half_life_s=half)
+                    for n, p in self.posts.items() if self.families.get(n) == family]
+        self.families[name] = family
+        self.priors[name] = family_prior(family)
+        self.posts[name] = cold_start(family=family, siblings=siblings, now=now,
+                                      max_strength=defaults.COLD_START_STRENGTH)
+        self.breakers[name] = breaker.BreakerState(window_start=now)
+        self.meters[name] = TokenMeter()
+
+    def rank(self, req: Request, rng: np.random.Generator) -> tuple[str, ...]:
+        now = req.now
+        self.rate.arrived(now)
+        for name in req.prices:
+            if name not in self.posts:
+                self._add(name, req.families[name], now=now)
+        if self.policy is None:
+            route = self.route
+            self.policy = ThompsonSampling(
+                cost_weight=route.cost_weight, confidence_floor=route.confidence_floor,
+                fallback=route.fallback or next(iter(req.prices)),
+                exploration=TODAY_EXPLORATION if self.today else route.exploration)
+        return self.policy.select(self.arms(req), rng=rng, now=now).ranked
+
+    def arms(self, req: Request) -> list[Arm]:
+        now, kind = req.now, req.kind if self.classes else ""
+        costs = normalized({n: request_cost(self.meters[n], p) for n, p in req.prices.items()})
+        half = self.half_life(now)
+        posts = {n: decayed(self.posts[n], self.priors[n], now=now, half_life_s=half)
+                 for n in req.prices}
+        level = None if self.today else \
+            route_level(list(posts.values()), [self.priors[n] for n in posts])
+        arms = []
+        for n, p in posts.items():
+            if kind:
+                own = self.cells.get((kind, n))
+                if own is not None:
+                    own = decayed(own, self.priors[n], now=now, half_life_s=half)
+                p = backed_off(own, p, self.priors[n], bound=self.route.class_prior_strength,
+                               now=now)
+            alpha, beta = on_route_scale(p, self.priors[n], level)
+            ok = breaker.available(self.breakers[n], self.route.breaker, now=now)
+            arms.append(Arm(n, alpha, beta, costs[n], ok))
+        return arms
+
+    def admit(self, model: str, now: float) -> bool:
+        ok, state = breaker.admit(self.breakers[model], self.route.breaker, now=now)
+        if ok:
+            self.breakers[model] = state
+        return ok
+
+    def observe(self, req: Request, obs: Observation) -> None:
+        n, now, route = obs.model, req.now, self.route
+        before = self.breakers[n]
+        self.breakers[n] = breaker.record(before, route.breaker, success=obs.ok, now=now)
+        if breaker.recovered(before, self.breakers[n]):
+            self.posts[n] = Posterior.from_prior(self.priors[n], now=now)
+        # A failed attempt is an observation too (DESIGN.md, /stats).
+        r = reward(Outcome(valid=obs.valid, latency_ms=obs.latency_ms), route.reward) \
+            if obs.ok else 0.0
+        half = self.half_life(now)
+        self.posts[n] = observe(self.posts[n], r, prior=self.priors[n], now=now,
+                                half_life_s=half, max_strength=route.max_strength)
+        kind = req.kind if self.classes else ""
+        if kind:  # both levels learn from every answer, as the gateway's learner does
+            cell = self.cells.get((kind, n)) or Posterior.from_prior(self.priors[n], now=now)
+            self.cells[(kind, n)] = observe(cell, r, prior=self.priors[n], now=now,
+                                            half_life_s=half, max_strength=route.max_strength)
+        if obs.ok:
+            self.meters[n] = self.meters[n].observed(input_tokens=obs.input_tokens,
+                                                     output_tokens=obs.output_tokens)
