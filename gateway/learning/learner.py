@@ -183,8 +183,9 @@ class Learner:
         new to the route starts from its cold start there; a class cell from the prior)."""
         prior = self._beliefs.prior(route.name, model)
         initial = self._initial(route, model)
-        half = self._beliefs.half_life(route, self._clock())
+        now = self._clock()
         for scope in scopes(route.name, cls):
+            half = self._beliefs.half_life(route, now, cls if scope != route.name else "")
             self._store.record(Update.observation(
                 scope, model, score, prior=prior, half_life_s=half,
                 max_strength=route.max_strength, weight=weight,
@@ -197,9 +198,11 @@ class Learner:
         route = self._config.routes[route_name]
         prior = self._beliefs.prior(route_name, model)
         now = self._clock()
-        since, half = now - route.breaker.cooldown_s, self._beliefs.half_life(route, now)
-        for scope in (route_name, *(cell(route_name, c) for c in self._classes[route_name])):
-            self._store.record(Update(scope, model, 0.0, 0.0, prior, half,
+        since = now - route.breaker.cooldown_s
+        for cls in ("", *self._classes[route_name]):
+            scope = cell(route_name, cls) if cls else route_name
+            self._store.record(Update(scope, model, 0.0, 0.0, prior,
+                                      self._beliefs.half_life(route, now, cls),
                                       observations=0, reset_since=since))
 
 

@@ -75,7 +75,8 @@ class RetryDetector:
         if delta <= 0:
             return
         prior = self._beliefs.prior(route_name, model)
-        half = self._beliefs.half_life(route, self._clock())
+        now = self._clock()
         for scope in scopes(route_name, cls):
+            half = self._beliefs.half_life(route, now, cls if scope != route_name else "")
             self._store.record(Update(scope, model, -delta, delta, prior, half,
                                       observations=0))

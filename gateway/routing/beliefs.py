@@ -39,18 +39,24 @@ class Beliefs:
         for name in config.routes:
             self._traffic.setdefault(name, RequestRate())
 
-    def arrived(self, route: str, now: float) -> None:
-        """A request for the route (a route name, not a model asked for by name)."""
+    def arrived(self, route: str, now: float, cls: str = "") -> None:
+        """A request for the route (a route name, not a model asked for by name), of class
+        `cls`: a class's evidence lasts a number of that class's requests."""
         self._traffic[route].arrived(now)
+        if cls:
+            self._traffic.setdefault(cell(route, cls), RequestRate()).arrived(now)
 
     def request_rate(self, route: str, now: float) -> float:
         return self._traffic[route].per_second(now)
 
-    def half_life(self, route: RouteConfig, now: float) -> float | None:
+    def half_life(self, route: RouteConfig, now: float, cls: str = "") -> float | None:
         """The route's half-life in seconds now: `half_life_requests` requests at the measured
-        rate, at most `half_life_s` (None: no decay)."""
+        rate, at most `half_life_s` (None: no decay). With a class, its cell's: that many of
+        the class's requests (a class with 3 requests in 10 would otherwise hold only the
+        evidence of 60)."""
+        rate = self._traffic.get(cell(route.name, cls)) if cls else None
         return effective_half_life(route.half_life_s, route.half_life_requests,
-                                   self._traffic[route.name].per_second(now))
+                                   (rate or self._traffic[route.name]).per_second(now))
 
     def prior(self, route: str, model: str) -> Prior:
         """The model's decay target (the same on every route today)."""
@@ -64,20 +70,23 @@ class Beliefs:
     def for_selection(self, route: RouteConfig, models: Sequence[str], *, now: float,
                       cls: str = "") -> list[tuple[float, float]]:
         """What the policy samples from, (alpha, beta) per model: its posterior (as
-        posterior()) with the prior raised to the route's level (the mean reward of the
-        route-level evidence of `models`)."""
+        posterior()) with the prior raised to the level of the evidence of `models` (its mean
+        reward, of the class's posteriors given a class: hard requests earn less)."""
         half = self.half_life(route, now)
-        pooled = [self._pooled(route, m, now, half) for m in models]
+        posts = [self._pooled(route, m, now, half) for m in models]
+        if cls:
+            own = self.half_life(route, now, cls)
+            posts = [self._of_class(route, m, p, now, cls, own)
+                     for m, p in zip(models, posts, strict=True)]
         priors = [self._priors[m] for m in models]
-        level = route_level(pooled, priors)
-        posts = pooled if not cls else [self._of_class(route, m, p, now, cls, half)
-                                        for m, p in zip(models, pooled, strict=True)]
+        level = route_level(posts, priors)
         return [on_route_scale(p, q, level) for p, q in zip(posts, priors, strict=True)]
 
     def _posterior(self, route: RouteConfig, model: str, now: float, cls: str,
                    half: float | None) -> Posterior:
         pooled = self._pooled(route, model, now, half)
-        return self._of_class(route, model, pooled, now, cls, half) if cls else pooled
+        return self._of_class(route, model, pooled, now, cls, self.half_life(route, now, cls)) \
+            if cls else pooled
 
     def _pooled(self, route: RouteConfig, model: str, now: float,
                 half: float | None) -> Posterior:

@@ -105,10 +105,10 @@ class Router:
         context = features(request) if request is not None else None
         if route is not None:
             now = self._clock()
-            self._beliefs.arrived(route.name, now)
             cls = ""
             if context is not None:
                 cls = self._classifiers[route.name].classify(context, stated=stated_class)
+            self._beliefs.arrived(route.name, now, cls)
             arms = self.arms(route, now=now, cls=cls, context=context)
             decision = self._policies[route.name].select(arms, rng=self._rng, now=now)
             ranked_names = decision.ranked

@@ -59,7 +59,8 @@ class Live:
     clock: Callable[[], float]
     reloader: Reloads | None = None  # runtime.reload.Reloader, once running
     decisions: Decisions = field(default_factory=lambda: Decisions(()))  # signed decision ids
-    traffic: dict[str, RequestRate] = field(default_factory=dict)  # routes' request rates here
+    # the request rates here of the routes, and of their classes (by store.cell(route, cls))
+    traffic: dict[str, RequestRate] = field(default_factory=dict)
     tracing: Tracing = field(default_factory=lambda: Tracing(TelemetryConfig()))  # off
 
 

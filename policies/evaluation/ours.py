@@ -47,14 +47,17 @@ class Bayesgate:
     # (request class, model) -> the class's own posterior
     cells: dict[tuple[str, str], Posterior] = field(default_factory=dict)
     rate: RequestRate = field(default_factory=RequestRate)
+    class_rates: dict[str, RequestRate] = field(default_factory=dict)
     policy: ThompsonSampling | None = None
 
-    def half_life(self, now: float) -> float | None:
-        """The route's effective half-life, as the gateway's Beliefs give it."""
+    def half_life(self, now: float, kind: str = "") -> float | None:
+        """The route's effective half-life, or its class's (in the class's requests), as the
+        gateway's Beliefs give it."""
         if self.today:
             return TODAY_HALF_LIFE_S
+        rate = self.class_rates[kind] if kind else self.rate
         return effective_half_life(self.route.half_life_s, self.route.half_life_requests,
-                                   self.rate.per_second(now))
+                                   rate.per_second(now))
 
     def _add(self, name: str, family: str, *, now: float) -> None:
         """A model appears: it starts from its family's pooled evidence (cold start)."""
@@ -71,6 +74,8 @@ class Bayesgate:
     def rank(self, req: Request, rng: np.random.Generator) -> tuple[str, ...]:
         now = req.now
         self.rate.arrived(now)
+        if req.kind and self.classes:
+            self.class_rates.setdefault(req.kind, RequestRate()).arrived(now)
         for name in req.prices:
             if name not in self.posts:
                 self._add(name, req.families[name], now=now)
@@ -88,20 +93,21 @@ class Bayesgate:
         half = self.half_life(now)
         posts = {n: decayed(self.posts[n], self.priors[n], now=now, half_life_s=half)
                  for n in req.prices}
+        if kind:
+            posts = {n: backed_off(self._cell(kind, n, now, self.half_life(now, kind)), p,
+                                   self.priors[n],
+                                   bound=self.route.class_prior_strength, now=now)
+                     for n, p in posts.items()}
         level = None if self.today else \
             route_level(list(posts.values()), [self.priors[n] for n in posts])
-        arms = []
-        for n, p in posts.items():
-            if kind:
-                own = self.cells.get((kind, n))
-                if own is not None:
-                    own = decayed(own, self.priors[n], now=now, half_life_s=half)
-                p = backed_off(own, p, self.priors[n], bound=self.route.class_prior_strength,
-                               now=now)
-            alpha, beta = on_route_scale(p, self.priors[n], level)
-            ok = breaker.available(self.breakers[n], self.route.breaker, now=now)
-            arms.append(Arm(n, alpha, beta, costs[n], ok))
-        return arms
+        return [Arm(n, *on_route_scale(p, self.priors[n], level), costs[n],
+                    breaker.available(self.breakers[n], self.route.breaker, now=now))
+                for n, p in posts.items()]
+
+    def _cell(self, kind: str, name: str, now: float, half: float | None) -> Posterior | None:
+        own = self.cells.get((kind, name))
+        return None if own is None else \
+            decayed(own, self.priors[name], now=now, half_life_s=half)
 
     def admit(self, model: str, now: float) -> bool:
         ok, state = breaker.admit(self.breakers[model], self.route.breaker, now=now)
@@ -125,7 +131,8 @@ class Bayesgate:
         if kind:  # both levels learn from every answer, as the gateway's learner does
             cell = self.cells.get((kind, n)) or Posterior.from_prior(self.priors[n], now=now)
             self.cells[(kind, n)] = observe(cell, r, prior=self.priors[n], now=now,
-                                            half_life_s=half, max_strength=route.max_strength)
+                                            half_life_s=self.half_life(now, kind),
+                                            max_strength=route.max_strength)
         if obs.ok:
             self.meters[n] = self.meters[n].observed(input_tokens=obs.input_tokens,
                                                      output_tokens=obs.output_tokens)

@@ -25,6 +25,9 @@ from policies.evaluation.world import (
 from policies.reward import Outcome, reward
 
 SHARE_WINDOW = 50  # "80% share" is measured over the last this many requests
+# Models this close to the best one's true utility count as the best for the share: two models
+# 0.01 apart are a tie no policy can be asked to break within a hundred requests.
+NEAR_BEST = 0.02
 
 
 @dataclass(slots=True)
@@ -37,8 +40,9 @@ class Run:
     regret: float = 0.0
     errors: int = 0
     wrong: int = 0  # answers that were valid but wrong (what no label-free signal sees)
-    # requests until the new best held 80% of the choices after the "change" phase and after
-    # the "recover" phase; None where the scenario has no such event or the best stayed
+    # requests until the new best (or one within NEAR_BEST of it) held 80% of the choices
+    # after the "change" phase and after the "recover" phase; None where the scenario has no
+    # such event or the best stayed
     adapt: float | None = None
     recover: float | None = None
     adapt_span: float = 0.0  # the requests the phase lasted (the most "adapt" can count)
@@ -89,8 +93,10 @@ def run(policy: Policy, phases: Sequence[Phase], route: Route, *, seed: int, req
         cost_terms = {n: route.cost_weight * c for n, c in normalized(
             {m.name: model_cost(m) for m in phase.models}).items()}
         if phase.event in ("change", "recover") and best != best_before:
+            good = frozenset(n for n, u in phase_truth.items()
+                             if u >= phase_truth[best] - NEAR_BEST)
             setattr(out, "adapt" if phase.event == "change" else "recover",
-                    (starts[k], starts[k + 1], best))
+                    (starts[k], starts[k + 1], good))
         best_before = best
         prices = {n: m.price for n, m in models.items()}
         families = {n: m.family for n, m in models.items()}
@@ -99,10 +105,10 @@ def run(policy: Policy, phases: Sequence[Phase], route: Route, *, seed: int, req
             kind = ("hard" if world.random() < HARD_SHARE else "easy") if mixed else "easy"
             truth = truths[kind]
             req = Request(i, now, kind if mixed else "", prices, families, truth, phase_truth)
-            ranked = policy.rank(req, rng)
-            out.choices.append(ranked[0])
-            out.regret += max(truth.values()) - truth[ranked[0]]
-            served = _serve(policy, ranked, req, models, upstreams, route.max_attempts, kind)
+            first, served = _serve(policy, policy.rank(req, rng), req, models, upstreams,
+                                   route.max_attempts, kind)
+            out.choices.append(first)
+            out.regret += max(truth.values()) - truth[first]
             if served is None:
                 out.errors += 1
             else:
@@ -124,38 +130,39 @@ def run(policy: Policy, phases: Sequence[Phase], route: Route, *, seed: int, req
 
 def _serve(policy: Policy, ranked: tuple[str, ...], req: Request,
            models: dict[str, WorldModel], upstreams: _Upstreams, max_attempts: int,
-           kind: str) -> tuple[float, float, bool, str] | None:
-    """Fail over down the ranking; (client reward, USD, wrong, the model that answered) or
-    None for a client error."""
-    tried = 0
+           kind: str) -> tuple[str, tuple[float, float, bool, str] | None]:
+    """Fail over down the ranking: the first model tried (the choice: a model the policy
+    ranked first but its breaker refused was not chosen) and (client reward, USD, wrong, the
+    model that answered), or None for a client error."""
+    tried: list[str] = []
     for n in ranked:
-        if tried == max_attempts:
-            return None
+        if len(tried) == max_attempts:
+            break
         if not policy.admit(n, req.now):
             continue
-        tried += 1
+        tried.append(n)
         obs, r, wrong = upstreams.attempt(models[n], kind)
         policy.observe(req, obs)
         if obs.ok:
-            return r, obs.usd, wrong, n
+            return tried[0], (r, obs.usd, wrong, n)
     if tried:
-        return None
+        return tried[0], None
     # Every breaker is open: a likely error beats a certain one.
     obs, r, wrong = upstreams.attempt(models[ranked[0]], kind)
     policy.observe(req, obs)
-    return (r, obs.usd, wrong, ranked[0]) if obs.ok else None
+    return ranked[0], (r, obs.usd, wrong, ranked[0]) if obs.ok else None
 
 
-def requests_to_share(choices: list[str], start: int, end: int, best: str) -> float:
-    """Requests after `start` until `best` held 80% of the last SHARE_WINDOW choices (the
-    window reaches back before `start`, where the old best was serving); inf: not before
-    `end`."""
+def requests_to_share(choices: list[str], start: int, end: int, best: frozenset[str]) -> float:
+    """Requests after `start` until the `best` models held 80% of the last SHARE_WINDOW
+    choices (the window reaches back before `start`, where the old best was serving); inf:
+    not before `end`."""
     lo = max(0, start - SHARE_WINDOW)
-    hits = sum(c == best for c in choices[lo:start])
+    hits = sum(c in best for c in choices[lo:start])
     for i in range(start, end):
-        hits += choices[i] == best
+        hits += choices[i] in best
         if i - SHARE_WINDOW >= lo:
-            hits -= choices[i - SHARE_WINDOW] == best
+            hits -= choices[i - SHARE_WINDOW] in best
         if hits >= 0.8 * SHARE_WINDOW:
             return float(i - start + 1)
     return math.inf

@@ -17,9 +17,10 @@ Measures, per scenario, rate and policy, over the seeds:
                          per request of random (nothing to learn)
     quality              the mean reward the client got
     cost_vs_oracle       USD spent over the oracle's
-    adapt_requests       requests after the scenario's change until the new best holds 80% of
-                         the last 50 first choices (a run that never did counts the whole
-                         phase); null where the scenario has no change
+    adapt_requests       requests after the scenario's change until the new best (or a model
+                         within 0.02 of its utility: a tie) holds 80% of the last 50 first
+                         choices (a run that never did counts the whole phase); null where
+                         the scenario has no change
     recover_requests     the same after the change ends
     valid_but_wrong      share of requests answered valid but wrong (no policy can see it)
 """

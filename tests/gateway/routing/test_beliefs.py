@@ -105,7 +105,7 @@ def test_a_class_starts_from_the_route_evidence_bounded_then_learns_its_own(
         beliefs: Beliefs, store: MemoryStore, route: RouteConfig) -> None:
     observe(store, "plain", 1.0, 40)  # the route: 40 good answers
     post = beliefs.posterior(route, "plain", now=0.0, cls="code")
-    # The route's 40 answers count as at most class_prior_strength (10) for a new class.
+    # The route's 40 answers count as at most class_prior_strength (3) for a new class.
     assert post.alpha == pytest.approx(1.0 + route.learning.class_prior_strength)
     assert post.beta == pytest.approx(1.0)
     for _ in range(30):  # the class's own answers, all bad, reach both levels
@@ -113,8 +113,9 @@ def test_a_class_starts_from_the_route_evidence_bounded_then_learns_its_own(
             store.record(Update.observation(scope, "plain", 0.0, prior=Prior(),
                                             half_life_s=10))
     code = beliefs.posterior(route, "plain", now=0.0, cls="code")
-    # its own 30 failures, and the other classes' 40 successes bounded to 10 (not counted twice)
-    assert code.alpha == pytest.approx(11.0) and code.beta == pytest.approx(31.0)
+    # its own 30 failures, and the other classes' 40 successes bounded to 3 (not counted twice)
+    bound = route.learning.class_prior_strength
+    assert code.alpha == pytest.approx(1.0 + bound) and code.beta == pytest.approx(31.0)
     assert code.mean < 0.3 < 0.5 < beliefs.posterior(route, "plain", now=0.0, cls="chat").mean
 
 
@@ -126,3 +127,18 @@ def test_a_class_cell_decays_toward_the_prior_like_the_route(
     fresh = beliefs.posterior(route, "plain", now=store._clock(), cls="code")
     later = beliefs.posterior(route, "plain", now=store._clock() + 10, cls="code")
     assert later.beta - 1.0 == pytest.approx((fresh.beta - 1.0) / 2, rel=1e-3)
+
+
+def test_a_class_remembers_a_number_of_its_own_requests(config: Config,
+                                                        store: MemoryStore) -> None:
+    route = loads(CONFIG.replace("decay: {half_life_s: 10}",
+                                 "decay: {half_life_s: 1800, half_life_requests: 200}"),
+                  env={}).routes["auto"]
+    beliefs = Beliefs(config, store)
+    for i in range(600):  # 10 requests/s for a minute, one in ten of class "code"
+        beliefs.arrived("auto", i / 10, "code" if i % 10 == 0 else "chat")
+    now = 59.9
+    assert beliefs.half_life(route, now) == pytest.approx(20.0, rel=0.05)  # 200 at 10/s
+    assert beliefs.half_life(route, now, "code") == pytest.approx(200.0, rel=0.05)  # at 1/s
+    # a class not seen here yet decays like the route
+    assert beliefs.half_life(route, now, "math") == beliefs.half_life(route, now)
