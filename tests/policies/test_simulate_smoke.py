@@ -200,3 +200,24 @@ def test_request_classes_buy_their_keep_on_the_mixed_workload(
     assert ours_row.regret < pooled.regret
     # The oracle that knows the phase but not each request does worse than the one that does.
     assert mixed.row(agents.PHASE_ORACLE).regret > 0
+
+
+def test_a_model_its_breaker_refused_is_not_the_choice() -> None:
+    class Refuses(agents.Fixed):
+        def admit(self, model: str, now: float) -> bool:
+            return model != "bad"
+
+    route = world.Route()
+    r = replay.run(Refuses(lambda req, rng: ("bad", "good")), _two_models(True), route,
+                   seed=1, requests=100, rate=2.0)
+    assert set(r.choices) == {"good"}
+    good = world.true_utilities(_two_models(True)[0].models, route)
+    assert good["good"] > good["bad"] and r.regret == pytest.approx(0.0)
+
+
+def test_share_counter_counts_near_ties_as_the_best() -> None:
+    choices = ["a"] * 10 + ["b"] * 60 + ["c"] * 40
+    window = replay.SHARE_WINDOW
+    assert replay.requests_to_share(choices, 10, 110, frozenset({"b"})) == window * 0.8
+    assert replay.requests_to_share(choices, 10, 110, frozenset({"b", "c"})) == window * 0.8
+    assert replay.requests_to_share(choices, 0, 110, frozenset({"z"})) == math.inf
