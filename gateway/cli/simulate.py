@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 
 from gateway.cli.plots import plot
-from policies.evaluation.lockin import evaluate_lockin, format_lockin, lockin_checks
+from policies.evaluation.lockin import LockinRow, evaluate_lockin, format_lockin, lockin_checks
 from policies.evaluation.replay import SHARE_WINDOW
 from policies.evaluation.report import (
     Cell,
@@ -106,7 +106,7 @@ def _finite(value: object) -> object:
 
 
 def _print_text(args: argparse.Namespace, route: Route, cells: Sequence[Cell],
-                lockin: Sequence[object], results: Sequence[tuple[str, bool]],
+                lockin: Sequence[LockinRow], results: Sequence[tuple[str, bool]],
                 seeds: Sequence[int]) -> None:
     print(f"bayesgate simulate: {len(seeds)} {args.seed_set} seeds ({seeds[0]}-{seeds[-1]}) x "
           f"{args.requests} requests; cost_weight {route.cost_weight}, half-life "
@@ -116,7 +116,7 @@ def _print_text(args: argparse.Namespace, route: Route, cells: Sequence[Cell],
     for cell in cells:
         print(format_table(cell), end="\n\n")
     if lockin:
-        print(format_lockin(lockin), end="\n\n")  # type: ignore[arg-type]
+        print(format_lockin(lockin), end="\n\n")
     for text, passed in results:
         print(f"  [{'ok' if passed else 'MISS'}] {text}")
     if len(cells) > 1:
