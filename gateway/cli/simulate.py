@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import os
 import sys
 import time
@@ -21,6 +20,7 @@ from policies.evaluation.report import (
     checks,
     evaluate,
     failed_by,
+    finite,
     format_table,
     overall,
 )
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps({
             "scenarios": as_json(cells),
-            "lockin": [{k: _finite(v) for k, v in dataclasses.asdict(r).items()}
+            "lockin": [{k: finite(v) for k, v in dataclasses.asdict(r).items()}
                        for r in lockin],
             "checks": [{"name": text, "ok": passed} for text, passed in results],
             "ok": ok,
@@ -98,11 +98,6 @@ def main(argv: list[str] | None = None) -> int:
     if not args.json:
         print(f"done in {time.perf_counter() - began:.1f} s")
     return 0 if ok else 1
-
-
-def _finite(value: object) -> object:
-    """inf ("never") and NaN as null: the document is strict JSON."""
-    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def _print_text(args: argparse.Namespace, route: Route, cells: Sequence[Cell],

@@ -11,7 +11,7 @@ ones that do not learn, the oracles and the breaker every baseline shares.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -68,23 +68,21 @@ class Breaker:
 
     threshold: int = 5
     cooldown_s: float = 30.0
-    streaks: dict[str, int] | None = None
-    opened: dict[str, float] | None = None
+    streaks: dict[str, int] = field(default_factory=dict)
+    opened: dict[str, float] = field(default_factory=dict)  # model -> when it opened
 
     def admit(self, model: str, now: float) -> bool:
-        opened = (self.opened or {}).get(model)
+        opened = self.opened.get(model)
         return opened is None or now - opened >= self.cooldown_s
 
     def record(self, model: str, ok: bool, now: float) -> None:
-        streaks = self.streaks = self.streaks or {}
-        opened = self.opened = self.opened or {}
         if ok:
-            streaks[model] = 0
-            opened.pop(model, None)
+            self.streaks[model] = 0
+            self.opened.pop(model, None)
             return
-        streaks[model] = streaks.get(model, 0) + 1
-        if streaks[model] >= self.threshold or model in opened:  # a failed probe: open again
-            opened[model] = now
+        self.streaks[model] = self.streaks.get(model, 0) + 1
+        if self.streaks[model] >= self.threshold or model in self.opened:  # a failed probe
+            self.opened[model] = now
 
 
 def list_costs(req: Request) -> dict[str, float]:

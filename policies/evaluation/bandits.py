@@ -220,10 +220,10 @@ class SeedLibrary:
 
 
 SEED = "seed library"
-LEARNING: dict[str, Maker] = {
-    SEED: lambda route: SeedLibrary(route),
-    "UCB1": lambda route: UCB1(route),
-    "discounted TS 0.99": lambda route: DiscountedThompson(route),
-    "sliding-window UCB 200": lambda route: SlidingWindowUCB(route),
-    "epsilon-greedy 0.1": lambda route: EpsilonGreedy(route),
+LEARNING: dict[str, Maker] = {  # each class, called with the route, is a fresh policy
+    SEED: SeedLibrary,
+    "UCB1": UCB1,
+    "discounted TS 0.99": DiscountedThompson,
+    "sliding-window UCB 200": SlidingWindowUCB,
+    "epsilon-greedy 0.1": EpsilonGreedy,
 }

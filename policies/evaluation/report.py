@@ -230,18 +230,22 @@ def _f(value: float | None, width: int, digits: int) -> str:
     return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
 
 
+def finite(value: object) -> object:
+    """A number for strict JSON: inf ("never") and NaN as null, floats rounded."""
+    if isinstance(value, float):
+        return round(value, 4) if math.isfinite(value) else None
+    return value
+
+
 def as_json(cells: Sequence[Cell]) -> dict[str, object]:
     """The `scenarios` part of `bayesgate simulate --json`."""
-    def num(value: float | None) -> float | None:
-        return None if value is None or not math.isfinite(value) else round(value, 4)
-
     return {cell.key: {
         "scenario": cell.scenario,
         "rate_rps": cell.rate,
         "policies": {r.agent: {
-            "regret_per_1k": num(r.regret), "normalized_quality": num(r.normalized_quality),
-            "cost_vs_oracle": num(r.cost_ratio), "adapt_requests": num(r.adapt),
-            "recover_requests": num(r.recover), "valid_but_wrong": num(r.wrong),
+            "regret_per_1k": finite(r.regret), "normalized_quality": finite(r.normalized_quality),
+            "cost_vs_oracle": finite(r.cost_ratio), "adapt_requests": finite(r.adapt),
+            "recover_requests": finite(r.recover), "valid_but_wrong": finite(r.wrong),
         } for r in cell.rows},
         "checks": [{"name": text, "ok": ok} for text, ok in checks(cell)],
     } for cell in cells}

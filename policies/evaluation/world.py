@@ -222,6 +222,9 @@ def lockin(name: str) -> tuple[Phase, ...]:
             Phase(2 / 3, models, "recover"))
 
 
+_NORMAL = np.random.default_rng(0).standard_normal(2000)  # fixed draws of log latency
+
+
 @functools.lru_cache(maxsize=4096)
 def expected_reward(m: WorldModel, cfg: RewardConfig, kind: str = "easy") -> float:
     """E[reward] of one attempt; the latency part over fixed normal draws, so it is exact to
@@ -232,8 +235,6 @@ def expected_reward(m: WorldModel, cfg: RewardConfig, kind: str = "easy") -> flo
     valid = (cfg.validity_weight + cfg.latency_weight * lat + cfg.retries_weight) / total
     return float((1.0 - m.error_rate) * m.quality_on(kind) * valid)
 
-
-_NORMAL = np.random.default_rng(0).standard_normal(2000)
 
 
 def model_cost(m: WorldModel) -> float:
