@@ -21,8 +21,8 @@ from typing import Protocol
 import numpy as np
 
 _MIN_PARAM = 1e-3
-# Unavailable arms sink below every available one but keep their relative order.
-_UNAVAILABLE_PENALTY = 10.0
+# A broken (non-finite) cost term counts as this: more than any reward is worth.
+_MAX_COST = 1e3
 # Up to this many arms, scalar draws beat one vectorised call (measured on numpy 2.4).
 _SCALAR_ARMS = 8
 
@@ -32,7 +32,7 @@ class Arm:
     name: str
     alpha: float
     beta: float
-    cost: float = 0.0  # normalised to [0, 1] across the route
+    cost: float = 0.0  # the cost term before cost_weight, in reward units (policies.objective)
     available: bool = True  # False while the circuit breaker holds it open
 
 
@@ -86,7 +86,7 @@ class ThompsonSampling:
             a, b, c = arm.alpha, arm.beta, arm.cost
             alphas.append(max(a, _MIN_PARAM) if math.isfinite(a) else 1.0)
             betas.append(max(b, _MIN_PARAM) if math.isfinite(b) else 1.0)
-            costs.append(min(max(c, 0.0), 1.0) if math.isfinite(c) else 1.0)
+            costs.append(max(c, 0.0) if math.isfinite(c) else _MAX_COST)
         e = self.exploration
         if e != 1.0:
             alphas_s = [max(a / e, _MIN_PARAM) for a in alphas]
@@ -100,8 +100,8 @@ class ThompsonSampling:
             theta = rng.beta(alphas_s, betas_s).tolist()
         w = self.cost_weight
         utility = [t - w * c for t, c in zip(theta, costs, strict=True)]
-        score = [u if arm.available else u - _UNAVAILABLE_PENALTY
-                 for u, arm in zip(utility, arms, strict=True)]
+        # Unavailable arms sink below every available one but keep their relative order.
+        score = [(arm.available, u) for u, arm in zip(utility, arms, strict=True)]
         order = sorted(range(len(arms)), key=score.__getitem__, reverse=True)
         fallback_used = False
         if self.fallback is not None and self.confidence_floor > 0 and len(arms) > 1:

@@ -10,7 +10,7 @@ from collections import Counter
 import aiohttp
 import numpy as np
 
-from gateway.config import Config
+from gateway.config import Config, RouteConfig
 from gateway.http.app import create_app
 from gateway.http.snapshot import snapshot
 from gateway.runtime import Generation
@@ -76,11 +76,18 @@ def untried(gateway: Generation, name: str, *, draws: int = 2000) -> list[str]:
         seen = (f"{row['observations']} answers" if row["observations"] else
                 "no answers yet: it is still its prior")
         lines.append(f"{model} was never chosen first: its posterior mean is {row['mean']:.2f} "
-                     f"({seen}) and its price costs it {route.cost_weight * cost:.2f} of "
-                     f"utility (cost_weight {route.cost_weight} x normalised cost {cost:.2f}), "
+                     f"({seen}) and its price costs it {cost:.2f} of utility "
+                     f"({_scale(route)}), "
                      f"so the policy would choose it in {firsts[model] / draws:.1%} of requests "
                      "now; it still serves when the others fail (failover).")
     return lines
+
+
+def _scale(route: RouteConfig) -> str:
+    objective = route.objective
+    if objective.value_usd is not None:
+        return f"its expected cost over the value of a good answer, ${objective.value_usd}"
+    return f"cost_weight {objective.cost_weight} x its cost over the dearest candidate's"
 
 
 def _print_table(gateway: Generation, route: str, done: int, elapsed: float) -> None:

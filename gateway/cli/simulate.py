@@ -13,6 +13,12 @@ from collections.abc import Sequence
 
 from gateway.cli.plots import plot
 from policies.evaluation.lockin import LockinRow, evaluate_lockin, format_lockin, lockin_checks
+from policies.evaluation.objectives import (
+    Objectives,
+    evaluate_objectives,
+    format_objectives,
+    objective_checks,
+)
 from policies.evaluation.replay import SHARE_WINDOW
 from policies.evaluation.report import (
     Cell,
@@ -45,9 +51,11 @@ def _parser() -> argparse.ArgumentParser:
                              "be tuned on")
     parser.add_argument("--requests", type=int, default=2000,
                         help="requests per run (default %(default)s)")
-    parser.add_argument("--scenario", choices=("all", *SCENARIOS, "lockin"), default="all",
-                        help="one scenario, 'lockin' for the lock-in family only, or all "
-                             "(default)")
+    parser.add_argument("--scenario", choices=("all", *SCENARIOS, "lockin", "objectives"),
+                        default="all",
+                        help="one scenario, 'lockin' for the lock-in family only, "
+                             "'objectives' for budgets, latency objectives and values per "
+                             "answer only, or all (default)")
     parser.add_argument("--rates", default=",".join(f"{r:g}" for r in RATES),
                         help="requests per second, comma-separated (default %(default)s)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
@@ -69,21 +77,26 @@ def main(argv: list[str] | None = None) -> int:
     if not rates or any(not 0 < r < 1e6 for r in rates):
         parser.error("--rates must be positive numbers of requests per second")
     names = SCENARIOS if args.scenario == "all" else \
-        () if args.scenario == "lockin" else (args.scenario,)
+        () if args.scenario in ("lockin", "objectives") else (args.scenario,)
     seeds = (evaluation_seeds if args.seed_set == "evaluation" else tuning_seeds)(args.seeds)
     route, jobs, began = Route(), max(1, args.jobs), time.perf_counter()
     cells = evaluate(names, rates=rates, seeds=seeds, requests=args.requests, route=route,
                      jobs=jobs)
     lockin = evaluate_lockin(seeds=seeds, route=route, jobs=jobs) \
         if args.scenario in ("all", "lockin") else []
+    objectives = evaluate_objectives(seeds=seeds, route=route, jobs=jobs) \
+        if args.scenario in ("all", "objectives") else None
     results = [*(c for cell in cells for c in checks(cell)),
-               *([overall(cells)] if len(cells) > 1 else []), *lockin_checks(lockin)]
+               *([overall(cells)] if len(cells) > 1 else []), *lockin_checks(lockin),
+               *(objective_checks(objectives) if objectives else [])]
     ok = all(passed for _, passed in results)
     if args.json:
         print(json.dumps({
             "scenarios": as_json(cells),
             "lockin": [{k: finite(v) for k, v in dataclasses.asdict(r).items()}
                        for r in lockin],
+            "objectives": {k: finite(v) if isinstance(v, float) else v for k, v in
+                           dataclasses.asdict(objectives).items()} if objectives else None,
             "checks": [{"name": text, "ok": passed} for text, passed in results],
             "ok": ok,
             "requests": args.requests,
@@ -92,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                       "evaluation": evaluation_seeds(args.seeds)},
         }, indent=1, allow_nan=False))
     else:
-        _print_text(args, route, cells, lockin, results, seeds)
+        _print_text(args, route, cells, lockin, objectives, results, seeds)
     if args.out:
         _plots(cells, args.requests, args.out, quiet=args.json)
     if not args.json:
@@ -101,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_text(args: argparse.Namespace, route: Route, cells: Sequence[Cell],
-                lockin: Sequence[LockinRow], results: Sequence[tuple[str, bool]],
-                seeds: Sequence[int]) -> None:
+                lockin: Sequence[LockinRow], objectives: Objectives | None,
+                results: Sequence[tuple[str, bool]], seeds: Sequence[int]) -> None:
     print(f"bayesgate simulate: {len(seeds)} {args.seed_set} seeds ({seeds[0]}-{seeds[-1]}) x "
           f"{args.requests} requests; cost_weight {route.cost_weight}, half-life "
           f"{route.half_life_requests} requests or {route.half_life_s} s, exploration "
@@ -112,6 +125,8 @@ def _print_text(args: argparse.Namespace, route: Route, cells: Sequence[Cell],
         print(format_table(cell), end="\n\n")
     if lockin:
         print(format_lockin(lockin), end="\n\n")
+    if objectives:
+        print(format_objectives(objectives), end="\n\n")
     for text, passed in results:
         print(f"  [{'ok' if passed else 'MISS'}] {text}")
     if len(cells) > 1:

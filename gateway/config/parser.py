@@ -57,6 +57,7 @@ from gateway.config.schema import (
 from gateway.config.text import interpolate, join_path, yaml_error
 from policies.breaker import BreakerConfig
 from policies.cost import Price
+from policies.objective import PERIODS, Budget, Objective
 from policies.posterior import Prior
 from policies.reward import SIGNALS, RewardConfig
 from providers.simulated import SimModel
@@ -251,7 +252,7 @@ class _Parser:
             "max_attempts": number(1, 10, integer=True),
             "retry_window_s": number(0),
             "ttft_deadline_s": optional(number(0, strict_lo=True)),
-            "classes": keep, "learning": keep,
+            "classes": keep, "learning": keep, "objective": keep,
         })
         if "#" in name:
             self.errors.append(f"{path}: a route name may not contain '#'")
@@ -275,6 +276,8 @@ class _Parser:
         f["shadow"] = self.shadow(f.get("shadow"), f"{path}.shadow", candidates, models)
         f["reward"] = self.reward(f.get("reward"), f"{path}.reward")
         f["breaker"] = self.breaker(f.get("breaker"), f"{path}.breaker")
+        f["objective"] = self.objective(f.get("objective"), f"{path}.objective",
+                                        f.get("cost_weight"))
         f.update(self.decay(f.pop("decay", None), f"{path}.decay"))
         if "classes" in f:
             f["classes"] = self.classes(f["classes"], f"{path}.classes")
@@ -328,6 +331,21 @@ class _Parser:
         if f.get("half_life_s", ...) is None:
             f.setdefault("max_strength", None)
         return f
+
+    def objective(self, raw: Any, path: str, cost_weight: float | None) -> Objective:
+        """`{value_usd, budget: {usd, per}, latency_p95_ms}`; cost_weight is the route's."""
+        f = self.fields(raw, path, {"value_usd": number(0, strict_lo=True), "budget": keep,
+                                    "latency_p95_ms": number(0, strict_lo=True)})
+        if "value_usd" in f and cost_weight is not None:
+            self.errors.append(f"{path}.value_usd: a route states either cost_weight or a "
+                               "value per good answer, not both")
+        if "budget" in f:
+            budget = self.fields(f["budget"], f"{path}.budget", {
+                "usd": number(0, strict_lo=True), "per": choice(tuple(PERIODS))})
+            if "usd" not in budget:
+                self.errors.append(f"{path}.budget.usd: required, the most to spend per period")
+            f["budget"] = Budget(**budget) if "usd" in budget else None
+        return Objective(**f)  # the route sets its cost_weight
 
     def breaker(self, raw: Any, path: str) -> BreakerConfig:
         f = self.fields(raw, path, {

@@ -8,12 +8,13 @@ belong to a lower layer keep their own dataclasses (the reward, breaker and prio
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gateway.redact import url_passwords
 from policies import defaults
 from policies.breaker import BreakerConfig
 from policies.cost import Price
+from policies.objective import Objective
 from policies.posterior import Prior
 from policies.reward import RewardConfig
 from providers import PROVIDERS
@@ -208,6 +209,14 @@ class RouteConfig:
     ttft_deadline_s: float | None = None
     classes: tuple[ClassConfig, ...] = DEFAULT_CLASSES  # () : one posterior per model
     learning: LearningConfig = field(default_factory=LearningConfig)
+    # How cost weighs against reward, and the route's budget and latency objective; its
+    # cost_weight is always the route's own, kept for configs that state only that.
+    objective: Objective = field(default_factory=Objective)
+
+    def __post_init__(self) -> None:
+        if self.objective.cost_weight != self.cost_weight:
+            object.__setattr__(self, "objective",
+                               replace(self.objective, cost_weight=self.cost_weight))
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,7 +56,8 @@ def snapshot(gateway: Generation) -> dict[str, Any]:
         routes[name] = {"candidates": list(live), "fallback": route.fallback,
                         "models": models, "cost": _savings(gateway, name, live),
                         "classes": _classes(gateway, route, live, now),
-                        "decay": _decay(gateway, route, now)}
+                        "decay": _decay(gateway, route, now),
+                        "objective": gateway.objectives.status(route)}
         if route.shadow.candidates:
             routes[name].update(_shadow_route(gateway, name))
     return {"routes": routes, "store": gateway.store.status(),

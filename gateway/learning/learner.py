@@ -26,6 +26,7 @@ from gateway.ops.stats import Stats
 from gateway.routing.beliefs import Beliefs
 from gateway.routing.context import Classifier
 from gateway.routing.costs import CostModel
+from gateway.routing.objective import Objectives
 from gateway.store import Store, Update, cell, scopes
 from policies import defaults
 from policies.reward import reward
@@ -38,9 +39,10 @@ _BATCH = 256  # answers learned together (their fingerprints: one store round tr
 class Learner:
     def __init__(self, config: Config, store: Store, beliefs: Beliefs, costs: CostModel,
                  stats: Stats, *, clock: Callable[[], float], max_queue: int = 10_000,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, objectives: Objectives | None = None) -> None:
         self._config = config
         self._metrics = metrics
+        self._objectives = objectives
         self._store = store
         self._beliefs = beliefs
         self._costs = costs
@@ -112,6 +114,11 @@ class Learner:
 
     def _learn(self, exchange: Exchange, checks: list[tuple[str, Exchange, float]]) -> None:
         cost = self._count_tokens(exchange)
+        if self._objectives is not None and exchange.route:
+            self._objectives.spent(exchange.route, cost)
+            if exchange.outcome.valid and exchange.caller is not None:  # not a shadow copy
+                self._objectives.answered(exchange.route, exchange.model,
+                                          exchange.outcome.latency_ms)
         first: float | None = None
         for name, weight in self.routes_for(exchange):
             route = self._config.routes[name]

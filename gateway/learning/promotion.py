@@ -18,6 +18,7 @@ from gateway.config import Config, RouteConfig
 from gateway.routing.beliefs import Beliefs
 from gateway.routing.costs import CostModel
 from gateway.store import Store
+from policies.objective import cost_terms
 from policies.promotion import beat_probability
 from policies.thompson import Arm
 
@@ -108,12 +109,13 @@ class Promotion:
                          now: float) -> tuple[str, float]:
         """(best live model, P(model's utility > best's)), from the posteriors decayed to now.
 
-        Utility is what the router ranks by: theta - cost_weight * normalised cost, with costs
-        normalised over the live models and the candidate, as they would be after promotion.
+        Utility is what the router ranks by: theta - the cost term of the route's objective
+        for a typical request, over the live models and the candidate as they would be after
+        promotion (a budget's or latency objective's multipliers are of the moment: left out).
         """
-        costs = self._costs.normalized((*live, model))
+        costs = cost_terms(route.objective, self._costs.expected_all((*live, model)))
         arms = []
         for name in (*live, model):
             post = self._beliefs.posterior(route, name, now=now)
             arms.append(Arm(name, post.alpha, post.beta, costs[name]))
-        return beat_probability(arms[-1], arms[:-1], cost_weight=route.cost_weight)
+        return beat_probability(arms[-1], arms[:-1], cost_weight=1.0)

@@ -64,9 +64,11 @@ class Shadow:
                  providers: Mapping[str, Provider], submit: Callable[[Exchange], None],
                  costs: CostModel, store: Store, rng: np.random.Generator,
                  clock: Callable[[], float], previous: Shadow | None = None,
-                 tracing: Tracing | None = None) -> None:
+                 tracing: Tracing | None = None,
+                 spent: Callable[[str, float], None] | None = None) -> None:
         """`submit` hands a scored copy to the learner; `previous`: the mirror of the
-        generation a reload replaces, whose counters carry on."""
+        generation a reload replaces, whose counters carry on; `spent(route, usd)`: what a
+        copy cost, counted against the route's budget."""
         self._config = config
         self._tracing = tracing if tracing is not None and tracing.enabled else None
         self._beliefs = beliefs
@@ -74,6 +76,7 @@ class Shadow:
         self._providers = providers
         self._submit = submit
         self._costs = costs
+        self._spent = spent
         self._store = store
         self._rng = rng
         self._clock = clock
@@ -177,21 +180,25 @@ class Shadow:
         counters.answers += 1
         if problem is not None:
             counters.invalid += 1
-        self._count_cost(name, counters, data.get("usage"))
+        self._count_cost(route.name, name, counters, data.get("usage"))
         # No usage and no messages on the exchange: the cost is counted here, apart from live
         # cost, and a copy must never look like the client retrying the live answer.
         self._submit(measure.answered(route.name, name, problem=problem, latency_s=elapsed,
                                       signals=of_completion(data, body, budget_set=any(
                                           k in body for k in _BUDGETS))))
 
-    def _count_cost(self, name: str, counters: ShadowCounters, usage: Any) -> None:
+    def _count_cost(self, route: str, name: str, counters: ShadowCounters,
+                    usage: Any) -> None:
         if not isinstance(usage, dict):
             return
         prompt, completion = measure.usage_tokens(usage)
         self._costs.observe_tokens(name, prompt, completion)
         counters.prompt_tokens += prompt
         counters.completion_tokens += completion
-        counters.cost_usd += self._costs.cost_of(name, prompt, completion)
+        cost = self._costs.cost_of(name, prompt, completion)
+        counters.cost_usd += cost
+        if self._spent is not None:
+            self._spent(route, cost)
 
     def _finished(self, task: asyncio.Task[None], *, route: str) -> None:
         self._tasks.discard(task)

@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 
 from gateway.config import ModelConfig
-from policies.cost import Price, expected_cost, normalized
+from policies.cost import Price, expected_cost
 
 log = logging.getLogger("bayesgate.pricing")
 
@@ -122,16 +122,16 @@ class CostModel:
                              output_per_mtok=price.output_per_mtok,
                              input_tokens=prompt, output_tokens=completion)
 
-    def normalized(self, models: tuple[str, ...], *, cls: str = "",
-                   prompt_tokens: int | None = None,
-                   budget: int | None = None) -> dict[str, float]:
-        """Each model's expected cost of this request over the most expensive one's. A model
-        that has not answered yet is assumed to answer as long as the others do on average:
-        a fixed guess would make it look dearer (or cheaper) than it is, and a model never
-        tried for its guessed length is never measured (a lock-in)."""
+    def expected_all(self, models: tuple[str, ...], *, cls: str = "",
+                     prompt_tokens: int | None = None,
+                     budget: int | None = None) -> dict[str, float]:
+        """Each model's expected cost in USD of this request. A model that has not answered
+        yet is assumed to answer as long as the others do on average: a fixed guess would make
+        it look dearer (or cheaper) than it is, and a model never tried for its guessed length
+        is never measured (a lock-in)."""
         table = self._completion
         lengths = [f[0] for m in models
                    if (f := table.get((m, cls)) or table.get((m, ""))) is not None]
         typical = sum(lengths) / len(lengths) if lengths else None
-        return normalized({m: self.expected(m, cls=cls, prompt_tokens=prompt_tokens,
-                                            budget=budget, unknown=typical) for m in models})
+        return {m: self.expected(m, cls=cls, prompt_tokens=prompt_tokens, budget=budget,
+                                 unknown=typical) for m in models}

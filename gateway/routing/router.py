@@ -1,7 +1,8 @@
 """From the `model` a client asked for to the models to try, in order.
 
 A route name runs the route's policy over the beliefs (the local posterior snapshot, decayed
-to now) for the request's class, the expected cost of this request and the availability rule;
+to now) for the request's class, the expected cost of this request weighed by the route's
+objective, and the availability rule;
 a configured model name goes straight to that model; anything else is a 404. No I/O here:
 selection must never wait on the store.
 """
@@ -21,6 +22,7 @@ from gateway.routing.availability import Availability
 from gateway.routing.beliefs import Beliefs
 from gateway.routing.context import Classifier, Features, features
 from gateway.routing.costs import CostModel
+from gateway.routing.objective import Objectives
 from gateway.store import Store
 from policies.thompson import Arm, ThompsonSampling
 
@@ -43,7 +45,7 @@ class Plan:
 class Router:
     def __init__(self, config: Config, *, beliefs: Beliefs, costs: CostModel,
                  availability: Availability, store: Store, rng: np.random.Generator,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], objectives: Objectives | None = None) -> None:
         self._config = config
         self._beliefs = beliefs
         self._costs = costs
@@ -51,8 +53,10 @@ class Router:
         self._store = store
         self._rng = rng
         self._clock = clock
+        self._objectives = objectives or Objectives(config, store, clock=clock)
+        # Cost weights are in the arms' cost terms (the route's objective): weight 1 here.
         self._policies = {name: ThompsonSampling(
-            cost_weight=route.cost_weight, fallback=route.fallback,
+            cost_weight=1.0, fallback=route.fallback,
             confidence_floor=route.confidence_floor, exploration=route.exploration)
             for name, route in config.routes.items()}
         self._classifiers = {name: Classifier(route.classes)
@@ -78,13 +82,16 @@ class Router:
 
     def arms(self, route: RouteConfig, *, now: float, cls: str = "",
              context: Features | None = None) -> list[Arm]:
+        """The candidates as the policy sees them: posteriors, cost terms (in reward units,
+        the route's objective applied) and availability."""
         candidates = self.candidates(route)
         if context is None:
-            costs = self._costs.normalized(candidates, cls=cls)
+            usd = self._costs.expected_all(candidates, cls=cls)
         else:
-            costs = self._costs.normalized(candidates, cls=cls,
+            usd = self._costs.expected_all(candidates, cls=cls,
                                            prompt_tokens=context.prompt_tokens,
                                            budget=context.output_budget)
+        costs = self._objectives.terms(route, usd, now=now)
         posts = self._beliefs.for_selection(route, candidates, now=now, cls=cls)
         available = self._availability.available
         return [Arm(name, alpha, beta, costs[name], available(name, now=now, route=route))

@@ -31,6 +31,7 @@ from gateway.routing.availability import Availability
 from gateway.routing.beliefs import Beliefs
 from gateway.routing.context import Classifier
 from gateway.routing.costs import CostModel, litellm_price_table
+from gateway.routing.objective import Objectives
 from gateway.routing.router import Router
 from gateway.runtime.pool import ProviderPool
 from gateway.runtime.reload import Reloader
@@ -79,21 +80,25 @@ def assemble(config: Config, base: Generation | None = None, *,
                       litellm_price_table() if any(m.cost is None for m in
                                                    config.models.values()) else {})
     beliefs = Beliefs(config, store, live.traffic)
+    objectives = Objectives(config, store, clock=clock,
+                            previous=base.objectives if base is not None else None)
     router = Router(config, beliefs=beliefs, costs=costs, availability=live.availability,
-                    store=store, rng=live.rng, clock=clock)
+                    store=store, rng=live.rng, clock=clock, objectives=objectives)
     learner = Learner(config, store, beliefs, costs, live.stats, clock=clock,
-                      metrics=live.metrics)
+                      metrics=live.metrics, objectives=objectives)
     providers = live.pool.acquire(config)
     # A child generator: mirroring draws never shift the router's sequence of choices.
     shadow = Shadow(config, beliefs=beliefs, availability=live.availability,
                     providers=providers, submit=learner.submit, costs=costs, store=store,
                     rng=live.rng.spawn(1)[0], clock=clock,
-                    previous=base.shadow if base is not None else None, tracing=live.tracing)
+                    previous=base.shadow if base is not None else None, tracing=live.tracing,
+                    spent=objectives.spent)
     promotion = Promotion(config, beliefs=beliefs, costs=costs, store=store,
                           live=router.candidates, clock=clock,
                           previous=base.promotion if base is not None else None)
     return Generation(config=config, live=live, providers=providers, beliefs=beliefs,
-                      costs=costs, router=router, learner=learner, shadow=shadow,
+                      costs=costs, objectives=objectives, router=router, learner=learner,
+                      shadow=shadow,
                       promotion=promotion, auth=KeyCheck(config.server.api_keys),
                       admin=KeyCheck(config.server.admin_access, basic=True),
                       redact=Redactor(config.secrets))

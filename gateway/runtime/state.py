@@ -32,6 +32,7 @@ from gateway.redact import Redactor
 from gateway.routing.availability import Availability
 from gateway.routing.beliefs import Beliefs
 from gateway.routing.costs import CostModel
+from gateway.routing.objective import Objectives
 from gateway.routing.router import Router
 from gateway.runtime.pool import ProviderPool
 from gateway.store import Store
@@ -73,6 +74,7 @@ class Generation:
     providers: dict[str, Provider]
     beliefs: Beliefs
     costs: CostModel
+    objectives: Objectives
     router: Router
     learner: Learner
     shadow: Shadow

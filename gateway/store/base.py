@@ -97,6 +97,14 @@ class Store(Protocol):
         """Make `model` a live candidate of `route` for the whole fleet, for good; never blocks."""
         ...
 
+    def spend(self, route: str, usd: float, *, period_s: float, now: float) -> None:
+        """Add to the route's spend in the budget period `now` is in; never blocks."""
+        ...
+
+    def spent(self, route: str, *, period_s: float, now: float) -> float:
+        """The fleet's spend on the route in the period `now` is in, as last known (no I/O)."""
+        ...
+
     def status(self) -> dict[str, Any]:
         """For /readyz and /stats: at least {"backend", "state": "ok" | "degraded"}."""
         ...

@@ -9,6 +9,7 @@ from typing import Any
 
 from gateway.store.base import Update, apply
 from gateway.store.documents import Documents
+from gateway.store.ledger import Ledger
 from policies.posterior import Posterior
 
 _MAX_FINGERPRINTS = 200_000  # a memory bound: ~1,600 req/s in a 120 s window
@@ -58,6 +59,7 @@ class MemoryStore:
         self._fingerprints = Fingerprints(clock=clock)
         self._circuits: dict[str, float] = {}
         self._promotions: dict[str, frozenset[str]] = {}
+        self._ledger = Ledger()
 
     async def start(self) -> None:
         return None
@@ -101,6 +103,12 @@ class MemoryStore:
 
     def promote(self, route: str, model: str) -> None:
         self._promotions[route] = self.promotions(route) | {model}
+
+    def spend(self, route: str, usd: float, *, period_s: float, now: float) -> None:
+        self._ledger.add(route, usd, period_s=period_s, now=now)
+
+    def spent(self, route: str, *, period_s: float, now: float) -> float:
+        return self._ledger.spent(route, period_s=period_s, now=now)
 
     def status(self) -> dict[str, Any]:
         return {"backend": "memory", "state": "ok",

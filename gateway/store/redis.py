@@ -17,8 +17,9 @@ dropped and counted.
 
 Redis down or slow: the gateway keeps routing on its snapshot (with its own queued updates laid
 over it), retries with exponential backoff, flushes on recovery and reports "degraded".
-Fingerprints fall back to a local dict while Redis is out. Redis keeps what it is given only if
-it persists (AOF or RDB): a Redis restarted empty starts the fleet over from the priors.
+Fingerprints fall back to a local dict while Redis is out (redis_fingerprints.py); budgets'
+spend is summed in Redis (ledger.py). Redis keeps what it is given only if it persists (AOF
+or RDB): a Redis restarted empty starts the fleet over from the priors.
 """
 
 from __future__ import annotations
@@ -40,17 +41,17 @@ from gateway.config import StoreConfig
 from gateway.redact import redact_url
 from gateway.store.base import Update, apply
 from gateway.store.documents import Documents, RedisDocuments
+from gateway.store.ledger import SharedLedger
 from gateway.store.lua import OPEN_CIRCUIT, UPDATE, Keys, script_sha, update_call
-from gateway.store.memory import Fingerprints
 from gateway.store.redis_client import SOCKET_TIMEOUT_S, Client, Connection, connect
 from gateway.store.redis_errors import describe, sort_replies
+from gateway.store.redis_fingerprints import SharedFingerprints
 from policies.posterior import Posterior
 
 log = logging.getLogger("bayesgate.store")
 
 _BATCH = 1000  # updates per pipeline
 _WAIT_MS = 200  # how long a batch waits for store.replica_acks replicas
-_FINGERPRINT_TIMEOUT_S = 0.2  # the learner awaits fingerprints: keep its stalls short
 _MAX_BACKOFF_S = 2.0
 _FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 
@@ -88,8 +89,10 @@ class RedisStore:
         self._unsent_circuits: dict[str, float] = {}
         self._circuits: dict[str, float] = {}
         self._promotions: dict[str, frozenset[str]] = {}
+        self._ledger = SharedLedger(config.prefix)
         self._unsent_promotions: set[tuple[str, str]] = set()
-        self._fingerprints = Fingerprints(clock=clock)  # while Redis is out
+        self._fingerprints = SharedFingerprints(lambda: self._client if self._ok else None,
+                                                self._keys, clock=clock)
         self._queue: collections.deque[_Pending] = collections.deque()
         self._inflight: list[_Pending] = []
         self._seq = 0
@@ -188,6 +191,12 @@ class RedisStore:
         self._unsent_promotions.add((route, model))
         self._wake.set()
 
+    def spend(self, route: str, usd: float, *, period_s: float, now: float) -> None:
+        self._ledger.add(route, usd, period_s=period_s, now=now)
+
+    def spent(self, route: str, *, period_s: float, now: float) -> float:
+        return self._ledger.spent(route, period_s=period_s, now=now)
+
     @property
     def pending(self) -> int:
         return len(self._queue) + len(self._inflight)
@@ -201,25 +210,11 @@ class RedisStore:
                 "url": redact_url(self._config.url), "mode": self._config.mode,
                 "replica": self._replica}
 
-    # -- fingerprints --------------------------------------------------------------------------
-
     async def swap_fingerprint(self, key: str, value: str, *, ttl_s: float) -> str | None:
         return (await self.swap_fingerprints([(key, value, ttl_s)]))[0]
 
     async def swap_fingerprints(self, items: Sequence[tuple[str, str, float]]) -> list[str | None]:
-        """One round trip for a batch, swapped in order (a repeat within it sees the earlier)."""
-        if self._client is not None and self._ok:
-            try:
-                async with asyncio.timeout(_FINGERPRINT_TIMEOUT_S):
-                    pipe = self._client.pipeline(transaction=False)
-                    for key, value, ttl_s in items:
-                        pipe.set(self._keys.fingerprint(key), value,
-                                 px=max(1, int(ttl_s * 1000)), get=True)
-                    found = await pipe.execute()
-                return [f.decode() if isinstance(f, bytes) else None for f in found]
-            except _FAILURES as exc:
-                log.debug("fingerprints kept locally, redis failed: %s", describe(exc))
-        return [self._fingerprints.swap(k, v, ttl_s=t) for k, v, t in items]
+        return await self._fingerprints.swap(items)
 
     # -- the background task -------------------------------------------------------------------
 
@@ -266,7 +261,7 @@ class RedisStore:
         await self._refresh()
 
     async def _flush(self) -> None:
-        if self._unsent_circuits or self._unsent_promotions:
+        if self._unsent_circuits or self._unsent_promotions or self._ledger.pending:
             await self._flush_signals()
         # Only what is queued now: steady traffic must not keep the task here forever.
         for _ in range(math.ceil(len(self._queue) / _BATCH)):
@@ -275,7 +270,7 @@ class RedisStore:
             self._unchained.clear()  # of updates dropped since
 
     async def _flush_signals(self) -> None:
-        """Breakers opened and candidates promoted here, told to the fleet."""
+        """Breakers opened, candidates promoted and money spent here, told to the fleet."""
         assert self._client is not None
         circuits, promotions = dict(self._unsent_circuits), set(self._unsent_promotions)
         now = self._clock()
@@ -287,12 +282,14 @@ class RedisStore:
                                      repr(until), ttl_ms)
         for route, model in promotions:
             pipe.sadd(self._keys.promoted(route), model)
+        spent = self._ledger.queue_flush(pipe)
         results = await pipe.execute(raise_on_error=False)
         if any(isinstance(r, NoScriptError) for r in results):
             await self._client.script_load(OPEN_CIRCUIT)  # a new or restarted Redis
         failed = next((r for r in results if isinstance(r, Exception)), None)
         if failed is not None:
-            raise RedisError(f"breakers and promotions not stored: {describe(failed)}")
+            raise RedisError(f"breakers, promotions or spend not stored: {describe(failed)}")
+        self._ledger.flushed(spent)
         for model, until in circuits.items():
             if self._unsent_circuits.get(model) == until:
                 del self._unsent_circuits[model]
@@ -369,7 +366,10 @@ class RedisStore:
             pipe.smembers(self._keys.promoted(route))
         if circuit_models:
             pipe.execute_command("MGET", *(self._keys.circuit(m) for m in circuit_models))
+        ledger = self._ledger.queue_read(pipe, self._clock())
         results = await pipe.execute()
+        if ledger:
+            self._ledger.read(ledger, results[-len(ledger):])
         view: dict[str, dict[str, Posterior]] = {}
         counts: dict[tuple[str, str], int] = {}
         for (route, model), fields in zip(pairs, results, strict=False):

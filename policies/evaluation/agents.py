@@ -85,6 +85,12 @@ class Breaker:
             self.opened[model] = now
 
 
+def list_terms(req: Request, route: Route) -> dict[str, float]:
+    """Each candidate's cost term (the route's objective) for this request at list price."""
+    meter = TokenMeter(INPUT_TOKENS)
+    return route.terms({n: request_cost(meter, p) for n, p in req.prices.items()})
+
+
 def list_costs(req: Request) -> dict[str, float]:
     """Each candidate's cost for this request at its list price, normalised to [0, 1]."""
     meter = TokenMeter(INPUT_TOKENS)

@@ -21,7 +21,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from policies.evaluation.agents import Breaker, Maker, Observation, Request, list_costs
+from policies.evaluation.agents import (
+    Breaker,
+    Maker,
+    Observation,
+    Request,
+    list_costs,
+    list_terms,
+)
 from policies.evaluation.world import Route
 from policies.reward import Outcome, latency_score, reward
 from policies.thompson import prob_better
@@ -38,10 +45,9 @@ class Learning:
 
     def rank(self, req: Request, rng: np.random.Generator) -> tuple[str, ...]:
         self.t += 1
-        self.costs = list_costs(req)
+        self.costs = list_terms(req, self.route)
         score = self.scores(req, rng)
-        w = self.route.cost_weight
-        util = {n: score[n] - w * self.costs[n] for n in req.prices}
+        util = {n: score[n] - self.costs[n] for n in req.prices}
         return tuple(sorted(util, key=lambda n: -util[n]))
 
     def scores(self, req: Request, rng: np.random.Generator) -> dict[str, float]:

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from policies import breaker, defaults
-from policies.cost import TokenMeter, normalized, request_cost
+from policies.cost import TokenMeter, request_cost
 from policies.evaluation.agents import Observation, Request
 from policies.evaluation.world import Route
+from policies.objective import LatencyGuard, Objective, Pacer, cost_terms
 from policies.posterior import (
     Posterior,
     Prior,
@@ -49,6 +50,20 @@ class Bayesgate:
     rate: RequestRate = field(default_factory=RequestRate)
     class_rates: dict[str, RequestRate] = field(default_factory=dict)
     policy: ThompsonSampling | None = None
+    pacer: Pacer | None = None  # the route's budget, paced as the gateway paces it
+    guard: LatencyGuard | None = None  # the route's latency objective
+    spent: tuple[float, float] = (0.0, 0.0)  # (budget period start, USD spent in it)
+
+    def __post_init__(self) -> None:
+        objective = self.objective
+        if objective.budget is not None:
+            self.pacer = Pacer(objective.budget)
+        if objective.latency_p95_ms is not None:
+            self.guard = LatencyGuard(objective.latency_p95_ms)
+
+    @property
+    def objective(self) -> Objective:
+        return self.route.objective or Objective(self.route.cost_weight)
 
     def half_life(self, now: float, kind: str = "") -> float | None:
         """The route's effective half-life, or its class's (in the class's requests), as the
@@ -81,15 +96,16 @@ class Bayesgate:
                 self._add(name, req.families[name], now=now)
         if self.policy is None:
             route = self.route
-            self.policy = ThompsonSampling(
-                cost_weight=route.cost_weight, confidence_floor=route.confidence_floor,
+            self.policy = ThompsonSampling(  # the weight is in the arms' cost terms
+                cost_weight=1.0, confidence_floor=route.confidence_floor,
                 fallback=route.fallback or next(iter(req.prices)),
                 exploration=TODAY_EXPLORATION if self.today else route.exploration)
         return self.policy.select(self.arms(req), rng=rng, now=now).ranked
 
     def arms(self, req: Request) -> list[Arm]:
         now, kind = req.now, req.kind if self.classes else ""
-        costs = normalized({n: request_cost(self.meters[n], p) for n, p in req.prices.items()})
+        costs = self.cost_terms({n: request_cost(self.meters[n], p)
+                                 for n, p in req.prices.items()}, now)
         half = self.half_life(now)
         posts = {n: decayed(self.posts[n], self.priors[n], now=now, half_life_s=half)
                  for n in req.prices}
@@ -103,6 +119,17 @@ class Bayesgate:
         return [Arm(n, *on_route_scale(p, self.priors[n], level), costs[n],
                     breaker.available(self.breakers[n], self.route.breaker, now=now))
                 for n, p in posts.items()]
+
+    def cost_terms(self, usd: dict[str, float], now: float) -> dict[str, float]:
+        """As the gateway's routing.objective gives them: the route's scale, its budget
+        multiplier and its latency penalties."""
+        mu = 0.0
+        if self.pacer is not None:
+            start, spent = self.spent
+            mu = self.pacer.update(spent if start == self.pacer.budget.period_start(now)
+                                   else 0.0, now, min(usd.values(), default=0.0))
+        return cost_terms(self.objective, usd, mu=mu,
+                          penalties=self.guard.penalties() if self.guard else None)
 
     def _cell(self, kind: str, name: str, now: float, half: float | None) -> Posterior | None:
         own = self.cells.get((kind, name))
@@ -133,6 +160,16 @@ class Bayesgate:
             self.cells[(kind, n)] = observe(cell, r, prior=self.priors[n], now=now,
                                             half_life_s=self.half_life(now, kind),
                                             max_strength=route.max_strength)
+        self._objective(obs, now)
         if obs.ok:
             self.meters[n] = self.meters[n].observed(input_tokens=obs.input_tokens,
                                                      output_tokens=obs.output_tokens)
+
+    def _objective(self, obs: Observation, now: float) -> None:
+        """What the budget and the latency objective learn from an attempt."""
+        if self.pacer is not None and obs.usd > 0:
+            start, spent = self.spent
+            period = self.pacer.budget.period_start(now)
+            self.spent = (period, (spent if start == period else 0.0) + obs.usd)
+        if self.guard is not None and obs.ok and obs.valid:
+            self.guard.observe(obs.model, obs.latency_ms)

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from policies.cost import normalized
 from policies.evaluation.agents import Observation, Policy, Request
 from policies.evaluation.world import (
     HARD_SHARE,
@@ -49,6 +48,8 @@ class Run:
     recover_span: float = 0.0
     choices: list[str] = field(default_factory=list)
     trace: list[tuple[float, dict[str, tuple[float, float]]]] = field(default_factory=list)
+    # with run(log=True): (time, USD, latency ms) of each answer served (for objectives)
+    served: list[tuple[float, float, float]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -73,7 +74,7 @@ class _Upstreams:
 
 
 def run(policy: Policy, phases: Sequence[Phase], route: Route, *, seed: int, requests: int,
-        rate: float, salt: str = "", trace_every: int = 0) -> Run:
+        rate: float, salt: str = "", trace_every: int = 0, log: bool = False) -> Run:
     """Drive `requests` requests through `policy`; `seed` fixes the world, `salt` (the
     policy's name) the policy's own draws."""
     world = np.random.default_rng([seed, 1])
@@ -90,8 +91,7 @@ def run(policy: Policy, phases: Sequence[Phase], route: Route, *, seed: int, req
                   for kind in (("easy", "hard") if mixed else ("easy",))}
         phase_truth = mixed_utilities(phase.models, route) if mixed else truths["easy"]
         best = max(phase_truth, key=phase_truth.__getitem__)
-        cost_terms = {n: route.cost_weight * c for n, c in normalized(
-            {m.name: model_cost(m) for m in phase.models}).items()}
+        cost_terms = route.terms({m.name: model_cost(m) for m in phase.models})
         if phase.event in ("change", "recover") and best != best_before:
             good = frozenset(n for n, u in phase_truth.items()
                              if u >= phase_truth[best] - NEAR_BEST)
@@ -112,7 +112,9 @@ def run(policy: Policy, phases: Sequence[Phase], route: Route, *, seed: int, req
             if served is None:
                 out.errors += 1
             else:
-                r, usd, wrong, model = served
+                r, usd, wrong, model, latency = served
+                if log:
+                    out.served.append((now, usd, latency))
                 out.quality += r
                 out.utility += r - cost_terms[model]
                 out.cost += usd
@@ -130,10 +132,10 @@ def run(policy: Policy, phases: Sequence[Phase], route: Route, *, seed: int, req
 
 def _serve(policy: Policy, ranked: tuple[str, ...], req: Request,
            models: dict[str, WorldModel], upstreams: _Upstreams, max_attempts: int,
-           kind: str) -> tuple[str, tuple[float, float, bool, str] | None]:
+           kind: str) -> tuple[str, tuple[float, float, bool, str, float] | None]:
     """Fail over down the ranking: the first model tried (the choice: a model the policy
     ranked first but its breaker refused was not chosen) and (client reward, USD, wrong, the
-    model that answered), or None for a client error."""
+    model that answered, its latency), or None for a client error."""
     tried: list[str] = []
     for n in ranked:
         if len(tried) == max_attempts:
@@ -144,13 +146,13 @@ def _serve(policy: Policy, ranked: tuple[str, ...], req: Request,
         obs, r, wrong = upstreams.attempt(models[n], kind)
         policy.observe(req, obs)
         if obs.ok:
-            return tried[0], (r, obs.usd, wrong, n)
+            return tried[0], (r, obs.usd, wrong, n, obs.latency_ms)
     if tried:
         return tried[0], None
     # Every breaker is open: a likely error beats a certain one.
     obs, r, wrong = upstreams.attempt(models[ranked[0]], kind)
     policy.observe(req, obs)
-    return ranked[0], (r, obs.usd, wrong, ranked[0]) if obs.ok else None
+    return ranked[0], (r, obs.usd, wrong, ranked[0], obs.latency_ms) if obs.ok else None
 
 
 def requests_to_share(choices: list[str], start: int, end: int, best: frozenset[str]) -> float:

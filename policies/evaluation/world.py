@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from policies import breaker, defaults
-from policies.cost import Price, TokenMeter, normalized, request_cost
+from policies.cost import Price, TokenMeter, request_cost
+from policies.objective import Objective, cost_terms
 from policies.reward import RewardConfig, latency_score
 
 SCENARIOS = ("stationary", "degrade", "outage", "cold", "arrival", "mixed", "drift", "daily",
@@ -86,6 +87,12 @@ class Route:
     class_prior_strength: float = defaults.CLASS_PRIOR_STRENGTH
     reward: RewardConfig = field(default_factory=lambda: defaults.REWARD)
     breaker: breaker.BreakerConfig = field(default_factory=lambda: defaults.BREAKER)
+    # A value per good answer, a budget, a latency objective; None: cost_weight alone.
+    objective: Objective | None = None
+
+    def terms(self, usd: Mapping[str, float]) -> dict[str, float]:
+        """Each model's cost term in reward units (no budget or latency multiplier)."""
+        return cost_terms(self.objective or Objective(self.cost_weight), usd)
 
 
 # The route's candidates in the order an operator lists them: the most capable first (it is
@@ -243,9 +250,8 @@ def model_cost(m: WorldModel) -> float:
 
 def true_utilities(models: Sequence[WorldModel], route: Route,
                    kind: str = "easy") -> dict[str, float]:
-    costs = normalized({m.name: model_cost(m) for m in models})
-    return {m.name: expected_reward(m, route.reward, kind) - route.cost_weight * costs[m.name]
-            for m in models}
+    costs = route.terms({m.name: model_cost(m) for m in models})
+    return {m.name: expected_reward(m, route.reward, kind) - costs[m.name] for m in models}
 
 
 def mixed_utilities(models: Sequence[WorldModel], route: Route) -> dict[str, float]:

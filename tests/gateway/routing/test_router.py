@@ -156,10 +156,9 @@ def test_a_model_that_has_not_answered_is_priced_at_the_others_length() -> None:
     for _ in range(10):
         costs.observe_tokens("a", 500, 40)
         costs.observe_tokens("b", 500, 60)
-    norm = costs.normalized(("a", "b", "c"), prompt_tokens=500)
-    dearest = costs.expected("b", prompt_tokens=500)
-    assert norm["c"] == pytest.approx(costs.expected("c", prompt_tokens=500, unknown=50.0)
-                                      / dearest)
-    assert norm["a"] < norm["c"] < norm["b"] == 1.0
+    usd = costs.expected_all(("a", "b", "c"), prompt_tokens=500)
+    assert usd["c"] == pytest.approx(costs.expected("c", prompt_tokens=500, unknown=50.0))
+    assert usd["a"] < usd["c"] < usd["b"] == costs.expected("b", prompt_tokens=500)
     # Nobody has answered: every model at the typical turn.
-    assert CostModel(config.models, {}).normalized(("a", "b")) == {"a": 1.0, "b": 1.0}
+    fresh = CostModel(config.models, {})
+    assert fresh.expected_all(("a", "b")) == {"a": fresh.expected("a"), "b": fresh.expected("a")}

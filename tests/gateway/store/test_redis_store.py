@@ -299,7 +299,7 @@ async def test_fingerprints_during_an_outage_are_bounded(monkeypatch: pytest.Mon
             await s.swap_fingerprint(f"k{i}", "v", ttl_s=120)
         assert await s.swap_fingerprint("k4999", "w", ttl_s=120) == "v"  # recent ones kept
         assert await s.swap_fingerprint("k0", "w", ttl_s=120) is None  # the oldest went first
-        assert len(s._fingerprints) <= 1000
-        assert isinstance(s._fingerprints, memory_module.Fingerprints)
+        assert len(s._fingerprints.local) <= 1000
+        assert isinstance(s._fingerprints.local, memory_module.Fingerprints)
     finally:
         await s.aclose()
