@@ -10,6 +10,11 @@ Endpoints:
   GET  /v1/models
   POST /_bench/delay?ms=N     sets the response delay at run time (the orchestrator uses it to
                               switch between the 0 ms and 50 ms scenarios without a restart)
+  POST /_bench/stream?chunks=N&interval_ms=M
+                              long streams from now on: the role chunk at once, then one content
+                              chunk every M ms, N of them (fewer when the request's max_tokens is
+                              smaller), then the finish and usage chunks and [DONE]; chunks=0
+                              goes back to the 9-chunk stream written at once (bench/streams.py)
 
     python bench/fake_upstream.py --port 9001 --delay-ms 50
 """
@@ -90,6 +95,9 @@ class State:
         self.delay_s = delay_ms / 1000.0
         self.requests = 0
         self.started = time.monotonic()
+        self.slow_chunks = 0  # long streams: content chunks per stream (0: off)
+        self.slow_interval_s = 1.0
+        self.open_streams = 0
 
 
 class Upstream(asyncio.Protocol):
@@ -132,7 +140,9 @@ class Upstream(asyncio.Protocol):
             self.state.requests += 1  # chat completions only: the runner's CPU/req denominator
             # Cheaper than a JSON parse and robust to both `"stream":true` and `"stream": true`.
             compact = body.replace(b" ", b"")
-            if b'"stream":true' in compact:
+            if b'"stream":true' in compact and self.state.slow_chunks:
+                self.slow(compact)
+            elif b'"stream":true' in compact:
                 frames = self.sse[b'"include_usage":true' in compact]
                 self.later(frames)
             else:
@@ -143,11 +153,45 @@ class Upstream(asyncio.Protocol):
             ms = float(target.split(b"ms=")[1]) if b"ms=" in target else 0.0
             self.state.delay_s = ms / 1000.0
             self.write(OK)
+        elif method == b"POST" and target.startswith(b"/_bench/stream"):
+            query = dict(p.split(b"=", 1) for p in target.partition(b"?")[2].split(b"&")
+                         if b"=" in p)
+            self.state.slow_chunks = int(query.get(b"chunks", b"0"))
+            self.state.slow_interval_s = float(query.get(b"interval_ms", b"1000")) / 1000
+            self.write(OK)
         elif method == b"GET" and target.startswith(b"/_bench/stats"):
             self.write(_response("200 OK", b"application/json", _json(
-                {"requests": self.state.requests, "delay_ms": self.state.delay_s * 1000})))
+                {"requests": self.state.requests, "delay_ms": self.state.delay_s * 1000,
+                 "open_streams": self.state.open_streams})))
         else:
             self.write(NOT_FOUND)
+
+    def slow(self, compact: bytes) -> None:
+        """A long stream: one content chunk per interval, each its own write."""
+        chunks = self.state.slow_chunks
+        i = compact.find(b'"max_tokens":')
+        if i >= 0:
+            digits = compact[i + 13:i + 23].split(b",")[0].split(b"}")[0]
+            if digits.isdigit():
+                chunks = min(chunks, int(digits))
+        self.state.open_streams += 1
+        self.write(SLOW_HEAD)
+        self.next_chunk(chunks)
+
+    def next_chunk(self, left: int) -> None:
+        if self.transport is None or self.transport.is_closing():
+            self.state.open_streams -= 1
+            return
+        if left <= 0:
+            self.state.open_streams -= 1
+            self.write(SLOW_TAIL)
+            return
+        asyncio.get_running_loop().call_later(self.state.slow_interval_s, self._chunk, left)
+
+    def _chunk(self, left: int) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(SLOW_CHUNK)
+        self.next_chunk(left - 1)
 
     def later(self, payload: bytes | tuple[bytes, ...]) -> None:
         if self.state.delay_s > 0:
@@ -169,6 +213,12 @@ class Upstream(asyncio.Protocol):
 
 def _stream_frames(frames: list[bytes]) -> tuple[bytes, ...]:
     return (SSE_HEAD + frames[0], *frames[1:])
+
+
+_SLOW = _sse_frames(True)  # role, 7 words, finish, usage, [DONE], end
+SLOW_HEAD = SSE_HEAD + _SLOW[0]
+SLOW_CHUNK = _SLOW[1]
+SLOW_TAIL = b"".join(_SLOW[-4:])
 
 
 async def serve(host: str, port: int, delay_ms: float) -> None:

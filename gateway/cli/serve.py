@@ -21,6 +21,7 @@ def serve_forever(config: Config, *, host: str | None, port: int | None,
 
     from gateway.http.app import create_app
     from gateway.ops import logs
+    from gateway.runtime import collector
 
     settings = config.logging
     if log_level:
@@ -38,9 +39,11 @@ def serve_forever(config: Config, *, host: str | None, port: int | None,
     # dies of it as before.
     signal.signal(signal.SIGTERM, _exit_on_signal)
     terminated = False
+    app = create_app(config)
+    collector.tune()
     try:
         # log_config=None: uvicorn's own lines go through our handler (and format) too.
-        uvicorn.run(create_app(config), host=host, port=port, loop=_loop(), http="httptools",
+        uvicorn.run(app, host=host, port=port, loop=_loop(), http="httptools",
                     log_level=settings.level, log_config=None, access_log=settings.access_log,
                     lifespan="on", timeout_graceful_shutdown=10)
     except _Terminated:

@@ -95,7 +95,14 @@ class DisconnectGuard:
         self.finished = True
 
     def close(self) -> None:
-        self._watcher.cancel()
+        """After a complete answer the watcher ends by itself: uvicorn's receive() returns
+        http.disconnect once the response is complete. Cancelling it there left, per request,
+        a CancelledError whose traceback and frames form a reference cycle with the task, ~60
+        objects only the cyclic GC frees: for a 30 s stream, a full collection (measured with
+        5,000 open streams: pauses of ~0.5-1 s, the p99 time to first token of every stream
+        opened meanwhile)."""
+        if not self.finished:
+            self._watcher.cancel()
 
 
 class Endpoint:
