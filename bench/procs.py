@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -70,6 +71,24 @@ def tree_peak_rss_mb(pid: int) -> float:
         except OSError:
             continue
     return kb / 1024
+
+
+def rss_mb(pid: int) -> float:
+    """The process's resident set now (VmRSS), in MB; 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def machine_busy_s() -> float:

@@ -17,7 +17,6 @@ import argparse
 import http.client
 import json
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from pathlib import Path
 import load
 import report
 import targets as tg
-from procs import Proc, machine_busy_s
+from procs import Proc, free_port, machine_busy_s
 from scenarios import DOOR_PATHS, SCENARIOS, body_for
 
 HERE = Path(__file__).resolve().parent
@@ -69,12 +68,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.rounds < 1 or args.duration <= 0:
         p.error("--rounds must be >= 1 and --duration > 0")
     return args
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http_call(port: int, method: str, path: str, *, body: bytes | None = None,

@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,17 +39,11 @@ import httptools
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from procs import Proc  # noqa: E402
+from procs import Proc, free_port, rss_mb  # noqa: E402
 from targets import GATEWAY_KEY, REPO, _env  # noqa: E402
 
 PROBE_EVERY_S = 0.05
 WARMUP = 200
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Stream(asyncio.Protocol):
@@ -126,14 +119,6 @@ async def _open(port: int, request: bytes) -> Stream:
     return await done
 
 
-def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def _pct(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -155,7 +140,7 @@ async def _measure(args: argparse.Namespace, gw_port: int, up_port: int, gw: Pro
         raise SystemExit(f"warm-up failed: {sum(not _ok(s) for s in warm)} of {WARMUP}; "
                          f"gateway log:\n{gw.log_tail()}")
     await asyncio.sleep(2)
-    rss_start, cpu_start = _rss_mb(gw.pid), gw.cpu_s()
+    rss_start, cpu_start = rss_mb(gw.pid), gw.cpu_s()
     spy = subprocess.Popen(["py-spy", "record", "--pid", str(gw.pid), "--output", args.profile,
                             "--duration", str(int(args.stream_s + args.ramp_s)), "--nonblocking",
                             *(["--format", "raw"] if args.profile.endswith(".txt") else [])],
@@ -182,9 +167,9 @@ async def _measure(args: argparse.Namespace, gw_port: int, up_port: int, gw: Pro
     cpu = gw.cpu_s() - cpu_start
     if spy is not None:
         spy.wait(60)
-    rss_end = _rss_mb(gw.pid)
+    rss_end = rss_mb(gw.pid)
     await asyncio.sleep(args.after_s)  # past aiohttp's 15 s keep-alive of idle connections
-    rss_later = _rss_mb(gw.pid)
+    rss_later = rss_mb(gw.pid)
     ttft = [s.ttft for s in streams if s.ttft is not None]
     gw_ttft = [s.ttft for s in probes_gw if _ok(s)]
     up_ttft = [s.ttft for s in probes_up if _ok(s)]
@@ -219,7 +204,7 @@ async def _probe(until: float, targets: list[tuple[int, bytes, list[Stream]]], p
         probe.add_done_callback(lambda t, into=into: into.append(t.result()))
         running.append(probe)
         turn += 1
-        peak[0] = max(peak[0], _rss_mb(pid))
+        peak[0] = max(peak[0], rss_mb(pid))
         await asyncio.sleep(PROBE_EVERY_S)
     await asyncio.gather(*running)
 
@@ -268,7 +253,7 @@ def main() -> None:
 
 
 def _run(args: argparse.Namespace, target: str, work: Path) -> dict:
-    up_port, port = _free_port(), _free_port()
+    up_port, port = free_port(), free_port()
     upstream = Proc("upstream", [sys.executable, str(HERE / "fake_upstream.py"), "--port",
                                  str(up_port)], log=work / f"upstream-{target}.log")
     if target == "bare":
