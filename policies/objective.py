@@ -87,6 +87,26 @@ def period_start(now: float, period_s: float) -> float:
     return now - now % period_s
 
 
+class Ledger:
+    """Spend per (route, period length) in the current period only: a new period starts at 0."""
+
+    def __init__(self) -> None:
+        self._totals: dict[tuple[str, float], tuple[float, float]] = {}  # -> (start, USD)
+
+    def add(self, route: str, usd: float, *, period_s: float, now: float) -> None:
+        if not usd > 0:
+            return
+        key, start = (route, period_s), period_start(now, period_s)
+        found = self._totals.get(key)
+        before = found[1] if found is not None and found[0] == start else 0.0
+        self._totals[key] = (start, before + usd)
+
+    def spent(self, route: str, *, period_s: float, now: float) -> float:
+        found = self._totals.get((route, period_s))
+        return found[1] if found is not None and found[0] == period_start(now, period_s) \
+            else 0.0
+
+
 @dataclass(frozen=True, slots=True)
 class Objective:
     cost_weight: float = 0.0  # used when value_usd is None
@@ -159,10 +179,10 @@ class Pacer:
         if start != self.period:  # a new period: what was spent before is not this one's
             self.period, self.last_t, self.last_spent = start, now, spent
             self.z = min(self.z, BUDGET_GAIN)  # keep the learned pressure, not a lockout
-            return self._current(spent, now)
+            return self.current(spent, now)
         dt = now - self.last_t
         if dt < self.tick_s:
-            return self._current(spent, now)
+            return self.current(spent, now)
         window = min(budget.period_s * RATE_WINDOW_SHARE, RATE_WINDOW_MAX_S)
         weight = min(1.0, dt / window)
         self.rate += weight * (max(0.0, spent - self.last_spent) / dt - self.rate)
@@ -178,9 +198,10 @@ class Pacer:
         if room > 0:
             over = min(max((self.rate - self.floor) / room - 1.0, -1.0), 3.0)
             self.z = min(max(self.z + BUDGET_GAIN * weight * over, 0.0), Z_MAX)
-        return self._current(spent, now)
+        return self.current(spent, now)
 
-    def _current(self, spent: float, now: float) -> float:
+    def current(self, spent: float, now: float) -> float:
+        """mu now, without a new sample (a read, for /stats)."""
         budget = self.budget
         left_s = budget.period_start(now) + budget.period_s - now
         return EXHAUSTED if budget.usd - spent <= self.floor * left_s else self.mu

@@ -92,7 +92,7 @@ class Objectives:
             out["budget"] = {"usd": budget.usd, "per": budget.per,
                              "spent_usd": round(spent, 8),
                              "period_start": budget.period_start(now),
-                             "multiplier": round(pacer.update(spent, now), 4)}
+                             "multiplier": round(pacer.current(spent, now), 4)}
             out["budget"]["exhausted"] = out["budget"]["multiplier"] >= EXHAUSTED
         guard = self._guards.get(name)
         if guard is not None:

@@ -3,7 +3,8 @@
 A route with a budget (`routes.NAME.objective.budget`) paces itself on the fleet's spend, so N
 replicas share one budget, not N. A period is a whole UTC hour or day (`Budget.period_start`).
 
-`Ledger` is the memory store's (one process). `SharedLedger` is the redis store's: additions
+`policies.objective.Ledger` is the memory store's (one process; the evaluator's too).
+`SharedLedger` is the redis store's: additions
 are kept locally until Redis acknowledges them (HINCRBYFLOAT into one hash per route and
 period length, a field per period, expiring after two periods), and the fleet's totals are read
 back on every sync; what this replica added and Redis has not acknowledged yet is laid over
@@ -16,27 +17,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from policies.objective import period_start
+from policies.objective import Ledger, period_start
 
 Key = tuple[str, float]  # (route, period length in seconds)
 
-
-class Ledger:
-    def __init__(self) -> None:
-        self._totals: dict[Key, tuple[float, float]] = {}  # -> (period start, USD)
-
-    def add(self, route: str, usd: float, *, period_s: float, now: float) -> None:
-        if not usd > 0:
-            return
-        key, start = (route, period_s), period_start(now, period_s)
-        found = self._totals.get(key)
-        before = found[1] if found is not None and found[0] == start else 0.0
-        self._totals[key] = (start, before + usd)
-
-    def spent(self, route: str, *, period_s: float, now: float) -> float:
-        found = self._totals.get((route, period_s))
-        return found[1] if found is not None and found[0] == period_start(now, period_s) \
-            else 0.0
 
 
 class SharedLedger:

@@ -9,7 +9,7 @@ from typing import Any
 
 from gateway.store.base import Update, apply
 from gateway.store.documents import Documents
-from gateway.store.ledger import Ledger
+from policies.objective import Ledger
 from policies.posterior import Posterior
 
 _MAX_FINGERPRINTS = 200_000  # a memory bound: ~1,600 req/s in a 120 s window

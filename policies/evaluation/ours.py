@@ -14,7 +14,7 @@ from policies import breaker, defaults
 from policies.cost import TokenMeter, request_cost
 from policies.evaluation.agents import Observation, Request
 from policies.evaluation.world import Route
-from policies.objective import LatencyGuard, Objective, Pacer, cost_terms
+from policies.objective import LatencyGuard, Ledger, Objective, Pacer, cost_terms
 from policies.posterior import (
     Posterior,
     Prior,
@@ -52,7 +52,7 @@ class Bayesgate:
     policy: ThompsonSampling | None = None
     pacer: Pacer | None = None  # the route's budget, paced as the gateway paces it
     guard: LatencyGuard | None = None  # the route's latency objective
-    spent: tuple[float, float] = (0.0, 0.0)  # (budget period start, USD spent in it)
+    ledger: Ledger = field(default_factory=Ledger)  # what the route spent, per period
 
     def __post_init__(self) -> None:
         objective = self.objective
@@ -125,9 +125,8 @@ class Bayesgate:
         multiplier and its latency penalties."""
         mu = 0.0
         if self.pacer is not None:
-            start, spent = self.spent
-            mu = self.pacer.update(spent if start == self.pacer.budget.period_start(now)
-                                   else 0.0, now, min(usd.values(), default=0.0))
+            spent = self.ledger.spent("", period_s=self.pacer.budget.period_s, now=now)
+            mu = self.pacer.update(spent, now, min(usd.values(), default=0.0))
         return cost_terms(self.objective, usd, mu=mu,
                           penalties=self.guard.penalties() if self.guard else None)
 
@@ -167,9 +166,7 @@ class Bayesgate:
 
     def _objective(self, obs: Observation, now: float) -> None:
         """What the budget and the latency objective learn from an attempt."""
-        if self.pacer is not None and obs.usd > 0:
-            start, spent = self.spent
-            period = self.pacer.budget.period_start(now)
-            self.spent = (period, (spent if start == period else 0.0) + obs.usd)
+        if self.pacer is not None:
+            self.ledger.add("", obs.usd, period_s=self.pacer.budget.period_s, now=now)
         if self.guard is not None and obs.ok and obs.valid:
             self.guard.observe(obs.model, obs.latency_ms)
