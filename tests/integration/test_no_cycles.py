@@ -67,7 +67,7 @@ def test_serve_freezes_what_startup_built_and_makes_full_collections_rare() -> N
     try:
         collector.tune()
         assert gc.get_freeze_count() > 1000
-        assert gc.get_threshold() == (threshold[0], collector.MIDDLE, collector.FULL_EVERY)
+        assert gc.get_threshold() == (collector.YOUNG, collector.MIDDLE, collector.FULL_EVERY)
     finally:
         gc.unfreeze()
         gc.set_threshold(*threshold)
