@@ -8,6 +8,8 @@ Endpoints:
   POST /v1/chat/completions   JSON, or SSE when the body has "stream": true (9 chunks, a usage
                               chunk when stream_options.include_usage, then data: [DONE])
   GET  /v1/models
+  POST /v1/traces             an OTLP/HTTP trace sink: 200 with an empty protobuf answer (the
+                              `traced` target exports its spans here); spans counted, not kept
   POST /_bench/delay?ms=N     sets the response delay at run time (the orchestrator uses it to
                               switch between the 0 ms and 50 ms scenarios without a restart)
   POST /_bench/stream?chunks=N&interval_ms=M
@@ -88,6 +90,7 @@ NOT_FOUND = _response("404 Not Found", b"application/json", _json(
     {"error": {"message": "not found", "type": "invalid_request_error", "param": None,
                "code": None}}))
 OK = _response("200 OK", b"application/json", b"{}")
+TRACES_OK = _response("200 OK", b"application/x-protobuf", b"")  # an empty export answer
 
 
 class State:
@@ -98,6 +101,7 @@ class State:
         self.slow_chunks = 0  # long streams: content chunks per stream (0: off)
         self.slow_interval_s = 1.0
         self.open_streams = 0
+        self.trace_exports = 0
 
 
 class Upstream(asyncio.Protocol):
@@ -149,6 +153,9 @@ class Upstream(asyncio.Protocol):
                 self.later(COMPLETION)
         elif method == b"GET" and target.endswith(b"/models"):
             self.write(MODELS)
+        elif method == b"POST" and target.startswith(b"/v1/traces"):
+            self.state.trace_exports += 1
+            self.write(TRACES_OK)
         elif method == b"POST" and target.startswith(b"/_bench/delay"):
             ms = float(target.split(b"ms=")[1]) if b"ms=" in target else 0.0
             self.state.delay_s = ms / 1000.0
@@ -162,7 +169,8 @@ class Upstream(asyncio.Protocol):
         elif method == b"GET" and target.startswith(b"/_bench/stats"):
             self.write(_response("200 OK", b"application/json", _json(
                 {"requests": self.state.requests, "delay_ms": self.state.delay_s * 1000,
-                 "open_streams": self.state.open_streams})))
+                 "open_streams": self.state.open_streams,
+                 "trace_exports": self.state.trace_exports})))
         else:
             self.write(NOT_FOUND)
 

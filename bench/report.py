@@ -6,9 +6,13 @@ import math
 import statistics
 from collections import defaultdict
 
-# The goals of issue 7, checked for bayesgate when it ran.
-GOALS = {"cpu_vs_litellm": 1 / 15, "cpu_vs_bare": 1.5, "added_p50_ms": 2.0, "added_p99_ms": 5.0,
-         "startup_s": 1.5, "rss_mb": 100.0, "translation_ms": 0.15}
+# The goals, checked for bayesgate when it ran: issue 7's (against LiteLLM, startup, RSS),
+# issue 12's (what a front door's translation may add) and issue 17's (against the bare
+# pass-through, added latency, traces, long streams), which replaced issue 7's 1.5x, 2 ms, 5 ms.
+GOALS = {"cpu_vs_litellm": 1 / 15, "cpu_vs_bare": 1.3, "added_p50_ms": 1.0, "added_p99_ms": 3.0,
+         "startup_s": 1.5, "rss_mb": 100.0, "translation_ms": 0.15, "tracing_ms": 0.1,
+         "stream_added_ttft_p99_ms": 20.0, "kb_per_open_stream": 20.0,
+         "rss_after_over_start": 1.1}
 
 
 def _median(values: list[float]) -> float:
@@ -65,6 +69,9 @@ def ratios(summary: dict) -> dict:
                 r[f"{s}.rps_over_litellm"] = m["rps"] / lit["rps"]
             if bare and t != "bare":
                 r[f"{s}.cpu_per_req_over_bare"] = m["cpu_ms_per_req"] / bare["cpu_ms_per_req"]
+            plain = per_target.get("bayesgate")
+            if t == "traced" and plain:  # what the traces cost, every request sampled
+                r[f"{s}.cpu_ms_over_bayesgate"] = m["cpu_ms_per_req"] - plain["cpu_ms_per_req"]
     # The other front doors against their chat twin: what the translation adds.
     for door, twin in TRANSLATIONS.items():
         m, chat = summary.get(door, {}).get("bayesgate"), summary.get(twin, {}).get("bayesgate")
@@ -109,6 +116,7 @@ def markdown(run: dict) -> str:
             lines.append(f"| {s} ({scen[s]['label']}) | {t} | {_f(m['rps'], 0)} | "
                          f"{_f(m['p50_ms'])} | {_f(m['p99_ms'])} | {added[0]} | {added[1]} | "
                          f"{_f(m['cpu_ms_per_req'], 3)} | {m['errors']} |")
+    lines += _stream_rows(run.get("streams"))
     lines += ["", "| target | startup s | peak RSS MB | idle CPU ms/s | note |",
               "| --- | ---: | ---: | ---: | --- |"]
     for t, info in per_target.items():
@@ -124,6 +132,10 @@ def markdown(run: dict) -> str:
                              f"than LiteLLM, {r[f'{s}.rps_over_litellm']:.1f}x its req/s")
             if f"{s}.cpu_per_req_over_bare" in r:
                 parts.append(f"{s}: {r[f'{s}.cpu_per_req_over_bare']:.2f}x bare's CPU/req")
+        for s in ("sat", "stream"):
+            if f"{s}.cpu_ms_over_bayesgate" in r:
+                parts.append(f"{s}: traces {r[f'{s}.cpu_ms_over_bayesgate'] * 1000:+.0f} us "
+                             "CPU/req over bayesgate")
         for door, twin in TRANSLATIONS.items():
             if f"{door}.cpu_ms_over_chat" in r:
                 parts.append(f"{door}: {r[f'{door}.cpu_ms_over_chat'] * 1000:+.0f} us CPU/req "
@@ -131,7 +143,7 @@ def markdown(run: dict) -> str:
         if parts:
             lines.append(f"- {t}: " + "; ".join(parts))
     if run.get("goals"):
-        lines += ["", "Issue 7 goals for bayesgate:"]
+        lines += ["", "Goals for bayesgate:"]
         lines += [f"- {g['what']}: {g['value']} (goal {g['goal']}) "
                   f"{'MET' if g['met'] else 'NOT MET'}" for g in run["goals"]]
     if run.get("upstream_note"):
@@ -168,7 +180,56 @@ def goals(summary: dict, per_target: dict) -> list[dict]:
         if m and chat:
             add(f"{door}: CPU ms/req over {twin} (the translation)",
                 m["cpu_ms_per_req"] - chat["cpu_ms_per_req"], GOALS["translation_ms"])
+    for s in ("sat", "stream"):
+        t, g = summary.get(s, {}).get("traced"), summary.get(s, {}).get("bayesgate")
+        if t and g:
+            add(f"{s}: traces, CPU ms/req over bayesgate", t["cpu_ms_per_req"]
+                - g["cpu_ms_per_req"], GOALS["tracing_ms"])
     info = per_target["bayesgate"]
     add("startup s", info["startup_s"], GOALS["startup_s"], le=False)
     add("peak RSS MB", info["peak_rss_mb"], GOALS["rss_mb"], le=False)
     return out
+
+
+STREAMS_LABEL = "{n} open {s} s SSE streams; latency = time to first token"
+
+
+def _stream_rows(streams: dict | None) -> list[str]:
+    """The long-streams scenario as rows of the same table: p50/p99 are the streams' time to
+    first token, added p50/p99 the probes' (through the proxy minus straight to the upstream,
+    side by side while the streams run), CPU ms/req the CPU per stream; req/s does not apply.
+    Memory follows the table."""
+    if not streams or "targets" not in streams:
+        return ["", f"long streams: {streams['failed']}"] if streams else []
+    label = STREAMS_LABEL.format(n=f"{streams['streams']:,}", s=streams["stream_s"])
+    lines = []
+    for t, m in streams["targets"].items():
+        probes, ttft = m["probe_ttft_ms"], m["stream_ttft_ms"]
+        gw50, up50 = probes.get("gateway_p50"), probes.get("upstream_p50")
+        added50 = gw50 - up50 if gw50 is not None and up50 is not None else None
+        lines.append(f"| streams ({label}) | {t} | - | {_f(ttft['p50'])} | {_f(ttft['p99'])} | "
+                     f"{_f(added50)} | {_f(m['added_ttft_p99_ms'])} | "
+                     f"{_f(m['gateway_cpu_ms_per_stream'], 3)} | {m['errors']} |")
+    memory = "; ".join(
+        f"{t} {m['kb_per_open_stream']:.0f} KB per open stream, RSS {m['rss_mb']['start']:.0f} "
+        f"MB at start / {m['rss_mb']['peak']:.0f} peak / {m['rss_mb']['after']:.0f} "
+        f"{m['after_s']:g} s after the last stream" for t, m in streams["targets"].items())
+    return lines + ["", f"Long streams, memory: {memory}."]
+
+
+def stream_goals(streams: dict | None) -> list[dict]:
+    m = (streams or {}).get("targets", {}).get("bayesgate")
+    if not m:
+        return []
+    rss = m["rss_mb"]
+    checks = [("streams: errors", m["errors"], 0, True),
+              ("streams: added TTFT p99 ms", m["added_ttft_p99_ms"],
+               GOALS["stream_added_ttft_p99_ms"], False),
+              ("streams: KB per open stream", m["kb_per_open_stream"],
+               GOALS["kb_per_open_stream"], False),
+              ("streams: RSS after / at start", rss["after"] / rss["start"],
+               GOALS["rss_after_over_start"], True)]
+    return [{"what": what, "value": None if value is None else round(value, 3),
+             "goal": ("<= " if le else "< ") + f"{goal:.3g}",
+             "met": value is not None and (value <= goal if le else value < goal)}
+            for what, value, goal, le in checks]

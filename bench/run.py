@@ -1,13 +1,15 @@
 """bayesgate vs LiteLLM Proxy vs a bare pass-through, side by side, in one run.
 
-    python bench/run.py                 # 3 rounds x 10 s per cell, all targets
-    python bench/run.py --quick         # 2 rounds x 3 s per cell
-    python bench/run.py --targets direct,bare,litellm --rounds 5 --duration 20
+    python bench/run.py                 # 3 rounds x 10 s per cell, all targets, 5,000 streams
+    python bench/run.py --quick         # 2 rounds x 3 s per cell, no long streams
+    python bench/run.py --targets direct,bare,litellm --rounds 5 --duration 20 --streams 0
 
 Starts a fake upstream, then each target as its own process group, measures startup, validates
 one plain and one streaming answer, warms up, and runs every scenario against every target,
-interleaved (round 1: A B C D, round 2: A B C D, ...). Prints a markdown table and writes JSON
-and markdown to bench/results/. Every process it started is killed at exit, also on Ctrl-C.
+interleaved (round 1: A B C D, round 2: A B C D, ...), then, with everything else stopped, the
+long-streams scenario (bench/streams.py: --streams concurrent 30 s streams through bare and
+bayesgate). Prints one markdown table of it all and writes JSON and markdown to bench/results/.
+Every process it started is killed at exit, also on Ctrl-C.
 See bench/README.md.
 """
 
@@ -31,7 +33,7 @@ from scenarios import DOOR_PATHS, SCENARIOS, body_for
 
 HERE = Path(__file__).resolve().parent
 
-ALL_TARGETS = ["direct", "bare", "litellm", "bayesgate"]
+ALL_TARGETS = ["direct", "bare", "litellm", "bayesgate", "traced"]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -51,12 +53,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="load generator: wrk when installed (auto), or bench/loadgen.py")
     p.add_argument("--pin", action="store_true",
                    help="pin servers to CPU 0, upstream and load generator to CPU 1")
+    p.add_argument("--streams", type=int,
+                   help="open streams of the long-streams scenario, 0 to skip it "
+                        "(default 5000, quick 0)")
     p.add_argument("--startup-timeout", type=float, default=120.0)
     p.add_argument("--out", default=str(HERE / "results"))
     args = p.parse_args(argv)
     args.rounds = args.rounds or (2 if args.quick else 3)
     args.duration = args.duration or (3.0 if args.quick else 10.0)
     args.warmup = 1.0 if args.quick else 3.0
+    if args.streams is None:
+        args.streams = 0 if args.quick else 5000
     args.targets = ["direct"] + [t for t in args.targets.split(",") if t and t != "direct"]
     args.scenarios = [s for s in args.scenarios.split(",") if s]
     for t in args.targets:
@@ -65,8 +72,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for s in args.scenarios:
         if s not in SCENARIOS:
             p.error(f"--scenarios: unknown scenario {s!r}; choose from {list(SCENARIOS)}")
-    if args.rounds < 1 or args.duration <= 0:
-        p.error("--rounds must be >= 1 and --duration > 0")
+    if args.rounds < 1 or args.duration <= 0 or args.streams < 0:
+        p.error("--rounds must be >= 1, --duration > 0 and --streams >= 0")
     return args
 
 
@@ -195,6 +202,9 @@ class Bench:
             target = tg.litellm(port, up, venv=venv, workdir=self.workdir)
             target.skip = skip
             return target
+        if name == "traced":
+            return tg.traced(port, up, python=args.python,
+                             config=Path(args.gateway_config).resolve(), workdir=self.workdir)
         return tg.bayesgate(port, up, python=args.python,
                             config=Path(args.gateway_config).resolve())
 
@@ -292,6 +302,7 @@ class Bench:
             for scenario in self.args.scenarios:
                 for target, proc in list(self.live):
                     if "door" in SCENARIOS[scenario] and target.name != "bayesgate":
+                        # Only bayesgate has the other front doors; traces cost the same there.
                         continue  # only bayesgate has the other front doors
                     try:
                         if proc is not None and not proc.alive():
@@ -306,6 +317,27 @@ class Bench:
                         self.live.remove((target, proc))
                         if proc is not None and proc is not self.upstream:
                             proc.stop()
+
+    def streams(self) -> dict | None:
+        """The long-streams scenario, once every other server is stopped: bench/streams.py
+        runs bare and bayesgate one after the other with their own upstream."""
+        if not self.args.streams:
+            return None
+        which = [t for t in ("bare", "bayesgate") if t in self.args.targets]
+        if not which:
+            return None
+        out = self.workdir / "streams.json"
+        cmd = [sys.executable, str(HERE / "streams.py"), "--streams", str(self.args.streams),
+               "--python", self.args.python, "--targets", ",".join(which), "--out", str(out)]
+        print(f"long streams: {' '.join(cmd[1:])}", flush=True)
+        with open(self.workdir / "streams.log", "w") as log:
+            rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
+        if rc != 0 or not out.exists():
+            print(f"[fail] long streams exited {rc}; see {self.workdir / 'streams.log'}",
+                  flush=True)
+            return {"failed": f"bench/streams.py exited {rc}"}
+        result: dict = json.loads(out.read_text())
+        return result
 
     def result(self) -> dict:
         names = [t for t in self.args.targets if any(c["target"] == t for c in self.cells)]
@@ -348,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
         bench.prepare()
         bench.rounds()
         run = bench.result()
+        bench.stop_all()
+        run["streams"] = bench.streams()
+        run["goals"] += report.stream_goals(run["streams"])
     except KeyboardInterrupt:
         print("interrupted; stopping everything", file=sys.stderr)
         return 130

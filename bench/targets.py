@@ -5,6 +5,8 @@ client sends it (URL, model, auth) and why it cannot run here, if it cannot.
   bare       bench/bare_proxy.py: starlette + aiohttp pass-through, the floor
   litellm    LiteLLM Proxy (pinned) in its own venv, one worker, one model
   bayesgate  `python -m gateway serve` with a two-candidate route `auto`
+  traced     the same with OpenTelemetry traces on, every request sampled, exported over OTLP/HTTP
+             to the fake upstream's /v1/traces (which answers 200 and discards them)
 """
 
 from __future__ import annotations
@@ -125,9 +127,30 @@ def gateway_importable(python: str) -> str | None:
     return None
 
 
-def bayesgate(port: int, upstream_port: int, *, python: str, config: Path) -> Target:
+def bayesgate(port: int, upstream_port: int, *, python: str, config: Path,
+              name: str = "bayesgate") -> Target:
     cmd = [python, "-m", "gateway", "serve", "--config", str(config), "--port", str(port)]
-    return Target("bayesgate", port, "auto", cmd=cmd, api_key=GATEWAY_KEY,
+    return Target(name, port, "auto", cmd=cmd, api_key=GATEWAY_KEY,
                   env=_env({"BENCH_UPSTREAM_PORT": str(upstream_port),
                             "BENCH_GATEWAY_KEY": GATEWAY_KEY}),
                   skip=gateway_importable(python))
+
+
+def traced(port: int, upstream_port: int, *, python: str, config: Path, workdir: Path) -> Target:
+    """bayesgate with traces on: `config` plus a telemetry section pointing at the upstream."""
+    text = config.read_text() + (
+        "telemetry: {enabled: true, sample_ratio: 1.0, "
+        f"endpoint: \"http://127.0.0.1:{upstream_port}/v1/traces\"}}\n")
+    traced_config = workdir / "gateway.traced.yaml"
+    traced_config.write_text(text)
+    target = bayesgate(port, upstream_port, python=python, config=traced_config, name="traced")
+    if target.skip is None:
+        target.skip = _importable(python, "opentelemetry.exporter.otlp.proto.http",
+                                  "pip install 'bayesgate[telemetry]'")
+    return target
+
+
+def _importable(python: str, module: str, fix: str) -> str | None:
+    proc = subprocess.run([python, "-c", f"import {module}"], cwd=REPO, capture_output=True,
+                          timeout=60)
+    return None if proc.returncode == 0 else f"{module} is not installed for {python} ({fix})"

@@ -23,3 +23,15 @@ def test_the_long_streams_bench_reports_every_stream(tmp_path: Path) -> None:
     assert report["probes"]["gateway"] > 10 and report["probes"]["errors"] == 0
     assert report["stream_ttft_ms"]["p50"] > 0 and report["added_ttft_p99_ms"] is not None
     assert report["rss_mb"]["peak"] >= report["rss_mb"]["start"] > 0
+    # bench/run.py puts the same JSON into its one table and checks its goals.
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        import report as bench_report
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    rows = bench_report._stream_rows(json.loads(out.read_text()))
+    assert rows[0].startswith("| streams (60 open 3 s SSE streams") and "| bayesgate |" in rows[0]
+    assert rows[0].endswith("| 0 |") and "KB per open stream" in rows[-1]
+    goals = {g["what"]: g for g in bench_report.stream_goals(json.loads(out.read_text()))}
+    assert goals["streams: errors"]["met"] and goals["streams: errors"]["value"] == 0
+    assert goals["streams: added TTFT p99 ms"]["value"] == report["added_ttft_p99_ms"]
