@@ -31,6 +31,7 @@ from gateway.http.dialect import Dialect
 from gateway.http.pipeline import Call
 from gateway.learning.retries import declared_retries
 from gateway.ops import logs
+from gateway.ops.tracing import RequestSpan, Tracing
 from gateway.routing.router import Plan
 from gateway.runtime.state import Generation
 
@@ -79,11 +80,8 @@ async def serve(door: Door, scope: Scope, receive: Receive, send: Send) -> None:
         return
     call = Call(gateway, plan, request, caller=caller, started=started, dialect=opened.dialect,
                 client_retries=declared_retries(header(scope, b"x-stainless-retry-count")))
-    tracing = gateway.live.tracing
-    if tracing.enabled:
-        call.span = tracing.request(scope["headers"], door=door.name, route=plan.route_name,
-                                    cls=plan.cls, decision=plan.decision_id,
-                                    requested=request.get("model"), request=request)
+    if gateway.live.tracing.enabled:
+        call.span = _span(gateway.live.tracing, door, scope, plan, request)
     guard = DisconnectGuard(receive)
     status, error_type = 200, None
     try:
@@ -117,6 +115,16 @@ async def serve(door: Door, scope: Scope, receive: Receive, send: Send) -> None:
         guard.close()
         if call.span is not None:
             call.span.end(status, error_type)
+
+
+def _span(tracing: Tracing, door: Door, scope: Scope, plan: Plan,
+          request: dict[str, Any]) -> RequestSpan:
+    ranking = plan.ranking
+    return tracing.request(scope["headers"], door=door.name, route=plan.route_name,
+                           cls=plan.cls, decision=plan.decision_id,
+                           requested=request.get("model"), request=request,
+                           ranked=ranking.ranked if ranking else (),
+                           scores=ranking.utilities if ranking else ())
 
 
 async def _refuse(door: Door, gateway: Generation, scope: Scope, send: Send,

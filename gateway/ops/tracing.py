@@ -15,7 +15,7 @@ embedding the gateway keeps its own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gateway.config import ConfigError, ModelConfig, TelemetryConfig
@@ -58,12 +58,16 @@ class Tracing:
         self._propagator = TraceContextTextMapPropagator()
 
     def request(self, headers: list[tuple[bytes, bytes]], *, door: str, route: str, cls: str,
-                decision: str, requested: object, request: Mapping[str, Any]) -> RequestSpan:
+                decision: str, requested: object, request: Mapping[str, Any],
+                ranked: Sequence[str] = (), scores: Sequence[float] = ()) -> RequestSpan:
+        """`ranked`, `scores`: the route's candidates in the policy's order and the utility
+        each drew (theta minus its cost term), empty for a model asked for by name."""
         carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers
                    if k in _TRACEPARENT}
         parent = self._propagator.extract(carrier) if carrier else None
         return RequestSpan(self._tracer, parent, door=door, route=route, cls=cls,
-                           decision=decision, requested=requested, request=request)
+                           decision=decision, requested=requested, request=request,
+                           ranked=ranked, scores=scores)
 
     def shadow(self, *, route: str, requested: str) -> RequestSpan:
         """A copy for a shadow candidate: a trace of its own (the client's answer is gone)."""
@@ -84,7 +88,8 @@ class RequestSpan:
 
     def __init__(self, tracer: Any, parent: Any, *, door: str, route: str, cls: str,
                  decision: str, requested: object, request: Mapping[str, Any],
-                 shadow: bool = False) -> None:
+                 shadow: bool = False, ranked: Sequence[str] = (),
+                 scores: Sequence[float] = ()) -> None:
         from opentelemetry import trace
 
         self._tracer = tracer
@@ -101,6 +106,9 @@ class RequestSpan:
             if isinstance(value, int | float) and not isinstance(value, bool):
                 attributes[f"gen_ai.request.{name}"] = value
         attributes["bayesgate.stream"] = request.get("stream") is True
+        if ranked:
+            attributes["bayesgate.candidates"] = list(ranked)
+            attributes["bayesgate.sampled_scores"] = [round(u, 4) for u in scores]
         self._span = tracer.start_span(
             f"{self._operation} {requested if isinstance(requested, str) else ''}".strip(),
             context=parent, kind=trace.SpanKind.INTERNAL if shadow else trace.SpanKind.SERVER,

@@ -24,7 +24,7 @@ from gateway.routing.context import Classifier, Features, features
 from gateway.routing.costs import CostModel
 from gateway.routing.objective import Objectives
 from gateway.store import Store
-from policies.thompson import Arm, ThompsonSampling
+from policies.thompson import Arm, Decision, ThompsonSampling
 
 log = logging.getLogger("bayesgate.router")
 
@@ -36,6 +36,7 @@ class Plan:
     decision_id: str
     cls: str = ""  # the request class that decided ("" for a named model or no classes)
     features: Features | None = None
+    ranking: Decision | None = None  # the policy's order and sampled utilities (for traces)
 
     @property
     def route_name(self) -> str:
@@ -127,7 +128,7 @@ class Router:
                              "%s", route.name, stay_on, ranked_names[0])
             models = self._config.models
             ranked = tuple(models[name] for name in ranked_names[:route.max_attempts])
-            return Plan(route, ranked, decision_id, cls, context)
+            return Plan(route, ranked, decision_id, cls, context, decision)
         model = self._config.models.get(requested)
         if model is not None:
             return Plan(None, (model,), decision_id, "", context)

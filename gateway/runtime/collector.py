@@ -9,16 +9,14 @@ The gateway leaves no cyclic garbage per request (a test holds it to that), so f
 collections can be rare:
 - the objects alive once the app is built (modules, config: ~100,000) are frozen out of
   every collection;
-- the youngest generation is collected after YOUNG new objects instead of 700. Its counter
-  is allocations minus deallocations, reset by each collection, and with 64 requests in
-  flight the churn of their objects crossed 700 every ~40 requests, each collection walking
-  the ~5,000 objects of the requests in flight: 35 us of CPU per request under
-  bench/run.py's saturation load, the biggest single item of the profile. At 10,000 there were
-  no collections at all in 30,000 such requests (none is needed: no request leaves cycles);
-  with 5,000 streams opening, each collection walks at most that many new objects (~1 ms);
-- the middle one is collected after MIDDLE collections of the youngest instead of 10: with
-  5,000 streams open its pauses (timed with gc.callbacks) were up to 31 ms at 10 and up to
-  9 ms at 3;
+- the young generations are collected after YOUNG new objects instead of 700, both at once
+  (MIDDLE 1). The youngest's counter is allocations minus deallocations, reset by each
+  collection; with 64 requests in flight their churn crossed 700 every ~40 requests, and each
+  collection walked the ~5,000 objects in flight for nothing: 23-27 us of CPU per request
+  in-process under bench/run.py's saturation load (gc.callbacks), 3-5 us at 2,000. A pause
+  grows with what the young generations hold, and with 5,000 streams opening the middle one
+  held MIDDLE collections' worth: the added p99 time to first token (bench/streams.py) was
+  15 ms at (700, 3), 24-31 ms at (2,000, 3), 64 ms at (10,000, 3), 15 ms at (2,000, 1);
 - the oldest generation is collected after FULL_EVERY collections of the middle one,
   instead of after 10.
 
@@ -30,8 +28,8 @@ from __future__ import annotations
 
 import gc
 
-YOUNG = 10_000
-MIDDLE = 3
+YOUNG = 2_000
+MIDDLE = 1
 FULL_EVERY = 10_000
 
 

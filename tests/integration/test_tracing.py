@@ -89,6 +89,10 @@ def test_a_routed_request_and_its_attempts(spans: list[Span]) -> None:
         "gen_ai.request.max_tokens": 50}
     assert a["gen_ai.usage.input_tokens"] > 0 and a["gen_ai.usage.output_tokens"] > 0
     assert len(a["bayesgate.decision_id"]) >= 16 and "bayesgate.class" in a
+    # The candidates in the policy's order, each with the utility it drew: the order tried.
+    assert a["bayesgate.candidates"] == ["broken", "good"]
+    scores = a["bayesgate.sampled_scores"]
+    assert len(scores) == 2 and scores[0] >= scores[1] and all(-10 < u < 10 for u in scores)
     assert server.status_code != ERROR
     attempts = sorted((s for s in spans if s.kind == CLIENT
                        and s.parent_span_id == server.span_id),
