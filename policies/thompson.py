@@ -81,36 +81,36 @@ class ThompsonSampling:
         # Plain lists and one numpy call: for the 2-50 arms of a route, building and masking
         # arrays costs more than the sampling itself (bench/policy_bench.py).
         alphas, betas, costs = [], [], []
+        isfinite = math.isfinite
         for arm in arms:
             # A torn or corrupted snapshot must not crash selection: broken values act as 1.
             a, b, c = arm.alpha, arm.beta, arm.cost
-            alphas.append(max(a, _MIN_PARAM) if math.isfinite(a) else 1.0)
-            betas.append(max(b, _MIN_PARAM) if math.isfinite(b) else 1.0)
-            costs.append(max(c, 0.0) if math.isfinite(c) else _MAX_COST)
+            alphas.append((a if a > _MIN_PARAM else _MIN_PARAM) if isfinite(a) else 1.0)
+            betas.append((b if b > _MIN_PARAM else _MIN_PARAM) if isfinite(b) else 1.0)
+            costs.append((c if c > 0.0 else 0.0) if isfinite(c) else _MAX_COST)
         e = self.exploration
         if e != 1.0:
             alphas_s = [max(a / e, _MIN_PARAM) for a in alphas]
             betas_s = [max(b / e, _MIN_PARAM) for b in betas]
         else:
             alphas_s, betas_s = alphas, betas
-        if len(arms) <= _SCALAR_ARMS:
+        n = len(arms)
+        if n <= _SCALAR_ARMS:
             # One scalar draw costs ~0.8 us, one vectorised call ~8 us however small.
-            theta = [rng.beta(a, b) for a, b in zip(alphas_s, betas_s, strict=True)]
+            beta = rng.beta
+            theta = [beta(alphas_s[i], betas_s[i]) for i in range(n)]
         else:
             theta = rng.beta(alphas_s, betas_s).tolist()
         w = self.cost_weight
-        utility = [t - w * c for t, c in zip(theta, costs, strict=True)]
+        utility = [theta[i] - w * costs[i] for i in range(n)]
         # Unavailable arms sink below every available one but keep their relative order.
-        score = [(arm.available, u) for u, arm in zip(utility, arms, strict=True)]
-        order = sorted(range(len(arms)), key=score.__getitem__, reverse=True)
+        score = [(arms[i].available, utility[i]) for i in range(n)]
+        order = sorted(range(n), key=score.__getitem__, reverse=True)
         fallback_used = False
-        if self.fallback is not None and self.confidence_floor > 0 and len(arms) > 1:
+        if self.fallback is not None and self.confidence_floor > 0 and n > 1:
             order, fallback_used = self._apply_floor(arms, order, alphas, betas, costs)
-        return Decision(
-            ranked=tuple(arms[i].name for i in order),
-            utilities=tuple(utility[i] for i in order),
-            fallback_used=fallback_used,
-        )
+        return Decision(tuple([arms[i].name for i in order]),
+                        tuple([utility[i] for i in order]), fallback_used)
 
     def _apply_floor(
         self,
