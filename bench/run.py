@@ -321,10 +321,8 @@ class Bench:
     def streams(self) -> dict | None:
         """The long-streams scenario, once every other server is stopped: bench/streams.py
         runs bare and bayesgate one after the other with their own upstream."""
-        if not self.args.streams:
-            return None
         which = [t for t in ("bare", "bayesgate") if t in self.args.targets]
-        if not which:
+        if not self.args.streams or not which:
             return None
         out = self.workdir / "streams.json"
         cmd = [sys.executable, str(HERE / "streams.py"), "--streams", str(self.args.streams),
@@ -332,12 +330,10 @@ class Bench:
         print(f"long streams: {' '.join(cmd[1:])}", flush=True)
         with open(self.workdir / "streams.log", "w") as log:
             rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
-        if rc != 0 or not out.exists():
-            print(f"[fail] long streams exited {rc}; see {self.workdir / 'streams.log'}",
-                  flush=True)
-            return {"failed": f"bench/streams.py exited {rc}"}
-        result: dict = json.loads(out.read_text())
-        return result
+        if rc == 0 and out.exists():
+            return dict(json.loads(out.read_text()))
+        print(f"[fail] long streams exited {rc}; see {self.workdir / 'streams.log'}", flush=True)
+        return {"failed": f"bench/streams.py exited {rc}"}
 
     def result(self) -> dict:
         names = [t for t in self.args.targets if any(c["target"] == t for c in self.cells)]
