@@ -115,15 +115,17 @@ def litellm(port: int, upstream_port: int, *, venv: Path, workdir: Path) -> Targ
                   cwd=workdir, env=_env({"LITELLM_LOG": "ERROR"}))
 
 
-def gateway_importable(python: str) -> str | None:
+def importable(python: str, module: str = "gateway",
+               fix: str = "pass --python or pip install -e .") -> str | None:
+    """Why `python` cannot import `module` (a reason to skip a target), or None."""
     try:
-        proc = subprocess.run([python, "-c", "import gateway"], cwd=REPO, capture_output=True,
+        proc = subprocess.run([python, "-c", f"import {module}"], cwd=REPO, capture_output=True,
                               text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"{python} cannot run: {exc}"
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["?"])[-1]
-        return f"`import gateway` fails with {python} ({last}); pass --python or pip install -e ."
+        return f"`import {module}` fails with {python} ({last}); {fix}"
     return None
 
 
@@ -133,7 +135,7 @@ def bayesgate(port: int, upstream_port: int, *, python: str, config: Path,
     return Target(name, port, "auto", cmd=cmd, api_key=GATEWAY_KEY,
                   env=_env({"BENCH_UPSTREAM_PORT": str(upstream_port),
                             "BENCH_GATEWAY_KEY": GATEWAY_KEY}),
-                  skip=gateway_importable(python))
+                  skip=importable(python))
 
 
 def traced(port: int, upstream_port: int, *, python: str, config: Path, workdir: Path) -> Target:
@@ -145,12 +147,7 @@ def traced(port: int, upstream_port: int, *, python: str, config: Path, workdir:
     traced_config.write_text(text)
     target = bayesgate(port, upstream_port, python=python, config=traced_config, name="traced")
     if target.skip is None:
-        target.skip = _importable(python, "opentelemetry.exporter.otlp.proto.http",
-                                  "pip install 'bayesgate[telemetry]'")
+        target.skip = importable(python, "opentelemetry.exporter.otlp.proto.http",
+                                 "pip install 'bayesgate[telemetry]'")
     return target
 
-
-def _importable(python: str, module: str, fix: str) -> str | None:
-    proc = subprocess.run([python, "-c", f"import {module}"], cwd=REPO, capture_output=True,
-                          timeout=60)
-    return None if proc.returncode == 0 else f"{module} is not installed for {python} ({fix})"

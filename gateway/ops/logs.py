@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -26,24 +26,33 @@ from gateway.config import LoggingConfig
 requests_log = logging.getLogger("bayesgate.requests")
 
 
+class _PerSecond:
+    """A timestamp's text to the second, made once per second: the writer's thread formats
+    every line of a batch within the same second or two."""
+
+    def __init__(self, make: Callable[[int], str]) -> None:
+        self._make = make
+        self._second = -1
+        self._text = ""
+
+    def __call__(self, created: float) -> str:
+        second = int(created)
+        if second != self._second:
+            self._text, self._second = self._make(second), second
+        return self._text
+
+
 class JsonFormatter(logging.Formatter):
     """`{"ts", "level", "logger", "msg", ...fields}`; fields come from `extra={"fields": {}}`."""
 
-    _second = -1
-    _second_text = ""
-
-    def _seconds(self, second: int) -> str:
-        """The timestamp to the second, made once per second (the writer's thread formats
-        every line of a batch in the same second or two)."""
-        if second != self._second:
-            self._second_text = datetime.datetime.fromtimestamp(second, datetime.UTC) \
-                .strftime("%Y-%m-%dT%H:%M:%S")
-            self._second = second
-        return self._second_text
+    def __init__(self) -> None:
+        super().__init__()
+        self._seconds = _PerSecond(lambda second: datetime.datetime.fromtimestamp(
+            second, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S"))
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "ts": self._seconds(int(record.created)) + f".{int(record.msecs):03d}Z",
+            "ts": self._seconds(record.created) + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(), "logger": record.name,
             "msg": record.getMessage(),
         }
@@ -69,18 +78,13 @@ class TextFormatter(logging.Formatter):
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-    _second = -1
-    _second_text = ""
+        self._seconds = _PerSecond(
+            lambda second: time.strftime(self.default_time_format, self.converter(second)))
 
     def formatTime(self, record: logging.LogRecord,  # noqa: N802 - logging's name
                    datefmt: str | None = None) -> str:
         """As logging's, with the seconds made once per second rather than once per line."""
-        second = int(record.created)
-        if second != self._second:
-            self._second_text = time.strftime(self.default_time_format, self.converter(second))
-            self._second = second
-        return f"{self._second_text},{int(record.msecs):03d}"  # logging's "%s,%03d"
+        return f"{self._seconds(record.created)},{int(record.msecs):03d}"  # logging's "%s,%03d"
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
         text = super().formatMessage(record)
