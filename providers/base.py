@@ -45,6 +45,9 @@ class Settings:
     max_response_bytes: int = 32_000_000
     # Request fields passed on besides OpenAI's own (an upstream's extras, e.g. vLLM's top_k).
     extra_fields: tuple[str, ...] = ()
+    # The APIs besides chat completions the upstream speaks ("responses", "messages"): a
+    # request through that front door is passed on untranslated (openai providers only).
+    native: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,4 +113,23 @@ class Provider(Protocol):
 
     async def embed(self, body: Json, *, upstream_model: str) -> Json:
         """An embeddings answer (POST /v1/embeddings) as OpenAI's JSON."""
+        ...
+
+
+class NativeProvider(Provider, Protocol):
+    """A provider whose upstream also speaks the Responses or Messages API (`native`)."""
+
+    async def native(self, api: str, body: Json, *, upstream_model: str,
+                     headers: Mapping[str, str] | None = None) -> Json:
+        """A non-streaming answer of `api` ("responses" or "messages") as that API's JSON."""
+        ...
+
+    def native_stream(self, api: str, body: Json, *, upstream_model: str,
+                      headers: Mapping[str, str] | None = None) -> AsyncGenerator[Json, None]:
+        """The events of a streaming answer of `api`, each its `data` JSON."""
+        ...
+
+    async def count_tokens(self, body: Json, *, upstream_model: str,
+                           headers: Mapping[str, str] | None = None) -> Json:
+        """Anthropic's count_tokens answer, `{"input_tokens": N}`."""
         ...

@@ -5,6 +5,11 @@ One pooled aiohttp session per provider: it costs 0.25-0.56 ms of CPU per reques
 `model` rewritten; SSE lines are parsed as they arrive and handed on one by one, never
 buffered. aiohttp's errors are mapped into providers.base's tree in one place,
 `mapped_errors()`, with the original kept as the cause.
+
+An upstream that also speaks OpenAI's Responses API or Anthropic's Messages API
+(`providers.NAME.native`) gets requests through those front doors untranslated: `native()` and
+`native_stream()` post them to `base_url/responses` or `base_url/messages` (the latter with the
+key as `x-api-key`, as Anthropic's API takes it) and hand back that API's JSON and events.
 """
 
 from __future__ import annotations
@@ -46,6 +51,24 @@ CHAT_FIELDS = frozenset({
     "verbosity", "prompt_cache_key", "safety_identifier", "functions", "function_call",
 })
 EMBEDDING_FIELDS = frozenset({"input", "model", "dimensions", "encoding_format", "user"})
+# The request fields of the Responses and Messages APIs passed to an upstream that speaks them
+# natively. Not `previous_response_id`: the gateway keeps the chain and sends it whole.
+NATIVE_FIELDS = {
+    "responses": frozenset({
+        "model", "input", "instructions", "tools", "tool_choice", "parallel_tool_calls",
+        "text", "max_output_tokens", "max_tool_calls", "temperature", "top_p", "top_logprobs",
+        "metadata", "user", "safety_identifier", "prompt_cache_key", "reasoning", "stream",
+        "store", "include", "truncation", "service_tier"}),
+    "messages": frozenset({
+        "model", "messages", "system", "max_tokens", "stop_sequences", "temperature", "top_p",
+        "top_k", "tools", "tool_choice", "metadata", "stream", "thinking", "service_tier",
+        "container", "mcp_servers", "context_management", "output_format", "output_config"}),
+}
+# The events that end a native stream properly (it has no [DONE]).
+NATIVE_ENDS = {"responses": frozenset({"response.completed", "response.incomplete",
+                                       "response.failed"}),
+               "messages": frozenset({"message_stop"})}
+ANTHROPIC_VERSION = "2023-06-01"  # sent when the client named none
 _ERROR_BYTES = 65_536  # of an error answer: its message is all that is used (300 characters)
 
 
@@ -63,13 +86,22 @@ class OpenAIProvider:
         headers: Mapping[str, str] | None = None,
         max_response_bytes: int = 32_000_000,
         extra_fields: tuple[str, ...] = (),
+        native: tuple[str, ...] = (),
     ) -> None:
-        self._url = base_url.rstrip("/") + "/chat/completions"
-        self._embeddings_url = base_url.rstrip("/") + "/embeddings"
+        base = base_url.rstrip("/")
+        self._url = base + "/chat/completions"
+        self._embeddings_url = base + "/embeddings"
         self._headers = {"content-type": "application/json", "accept-encoding": "identity"}
         self._headers.update(headers or {})
+        anthropic = {k: v for k, v in self._headers.items() if k.lower() != "authorization"}
+        anthropic["anthropic-version"] = ANTHROPIC_VERSION
         if api_key:
             self._headers["authorization"] = f"Bearer {api_key}"
+            anthropic["x-api-key"] = api_key
+        # api -> (url, fields, headers) for the APIs this upstream speaks natively
+        self._native = {api: (f"{base}/{api}", NATIVE_FIELDS[api].union(extra_fields),
+                              anthropic if api == "messages" else self._headers)
+                        for api in native}
         self._timeout_s = timeout_s
         self._connect_timeout_s = connect_timeout_s
         self._idle_timeout_s = stream_idle_timeout_s or timeout_s
@@ -88,7 +120,7 @@ class OpenAIProvider:
                    stream_timeout_s=settings.stream_timeout_s,
                    max_connections=settings.max_connections, headers=settings.headers,
                    max_response_bytes=settings.max_response_bytes,
-                   extra_fields=settings.extra_fields)
+                   extra_fields=settings.extra_fields, native=settings.native)
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300)
@@ -102,11 +134,17 @@ class OpenAIProvider:
         if self._session is not None:
             await self._session.close()
 
-    def _post(self, body: Json, upstream_model: str, *, stream: bool,
-              url: str | None = None) -> Any:
+    def speaks(self, api: str) -> bool:
+        """Whether requests of this API (a front door's) may come untranslated."""
+        return api in self._native
+
+    def _post(self, body: Json, upstream_model: str, *, stream: bool, url: str | None = None,
+              fields: frozenset[str] | None = None,
+              headers: Mapping[str, str] | None = None) -> Any:
         assert self._session is not None, "provider used before start()"
-        allowed = self._embedding_fields if url == self._embeddings_url else self._chat_fields
-        payload = {k: v for k, v in body.items() if k in allowed}
+        if fields is None:
+            fields = self._embedding_fields if url == self._embeddings_url else self._chat_fields
+        payload = {k: v for k, v in body.items() if k in fields}
         payload["model"] = upstream_model
         # Streams keep their own deadlines (stream()); whole answers get a total one.
         timeout = (aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout_s)
@@ -114,14 +152,37 @@ class OpenAIProvider:
                    aiohttp.ClientTimeout(total=self._timeout_s,
                                          sock_connect=self._connect_timeout_s))
         return self._session.post(url or self._url, data=orjson.dumps(payload),
-                                  headers=self._headers, timeout=timeout)
+                                  headers=headers or self._headers, timeout=timeout)
+
+    def _native_post(self, api: str, body: Json, upstream_model: str, *, stream: bool,
+                     headers: Mapping[str, str] | None) -> Any:
+        url, fields, base = self._native[api]
+        return self._post(body, upstream_model, stream=stream, url=url, fields=fields,
+                          headers={**base, **headers} if headers else base)
 
     async def embed(self, body: Json, *, upstream_model: str) -> Json:
         return await self.complete(body, upstream_model=upstream_model, url=self._embeddings_url)
 
+    async def native(self, api: str, body: Json, *, upstream_model: str,
+                     headers: Mapping[str, str] | None = None) -> Json:
+        """A non-streaming answer of `api` ("responses" or "messages") as that API's JSON."""
+        return await self._answer(self._native_post(api, body, upstream_model, stream=False,
+                                                    headers=headers))
+
+    async def count_tokens(self, body: Json, *, upstream_model: str,
+                           headers: Mapping[str, str] | None = None) -> Json:
+        """Anthropic's `POST /v1/messages/count_tokens` (an upstream that speaks Messages)."""
+        url, fields, base = self._native["messages"]
+        return await self._answer(self._post(
+            body, upstream_model, stream=False, url=url + "/count_tokens",
+            fields=fields - {"max_tokens", "stream"}, headers={**base, **(headers or {})}))
+
     async def complete(self, body: Json, *, upstream_model: str, url: str | None = None) -> Json:
+        return await self._answer(self._post(body, upstream_model, stream=False, url=url))
+
+    async def _answer(self, request: Any) -> Json:
         with mapped_errors():
-            async with self._post(body, upstream_model, stream=False, url=url) as resp:
+            async with request as resp:
                 if resp.status != 200:
                     raise _status_error(resp, await resp.content.read(_ERROR_BYTES))
                 raw = await _read_capped(resp, self._max_response_bytes)
@@ -133,9 +194,21 @@ class OpenAIProvider:
             raise UpstreamInvalid("upstream answered 200 with JSON that is not an object")
         return data
 
-    async def stream(self, body: Json, *, upstream_model: str) -> AsyncGenerator[Json, None]:
+    def stream(self, body: Json, *, upstream_model: str) -> AsyncGenerator[Json, None]:
+        return self._events(self._post(body, upstream_model, stream=True), None)
+
+    def native_stream(self, api: str, body: Json, *, upstream_model: str,
+                      headers: Mapping[str, str] | None = None) -> AsyncGenerator[Json, None]:
+        """The events of a streaming answer of `api`, each its `data` JSON (with its `type`)."""
+        return self._events(self._native_post(api, body, upstream_model, stream=True,
+                                              headers=headers), NATIVE_ENDS[api])
+
+    async def _events(self, request: Any, ends: frozenset[str] | None,
+                      ) -> AsyncGenerator[Json, None]:
+        """The parsed `data` events of a stream: a chat stream's until `[DONE]`, a native
+        one's until an event whose type is in `ends`."""
         with mapped_errors():
-            resp = await self._post(body, upstream_model, stream=True)
+            resp = await request
         finished = False
         try:
             with mapped_errors():
@@ -167,14 +240,22 @@ class OpenAIProvider:
                             continue  # blank separators, comments (": ping"), event/id fields
                         payload = line[5:].strip()
                         if payload == b"[DONE]":
+                            if ends is not None:
+                                continue  # some proxies end native streams so too
                             finished = True
                             return
-                        yield _parse_chunk(payload)
+                        chunk = _parse_chunk(payload, native=ends is not None)
+                        if ends is not None and chunk.get("type") in ends:
+                            finished = True
+                            yield chunk
+                            return
+                        yield chunk
                         deadline = loop.time() + self._idle_timeout_s
                     # A line that never ends must not fill memory.
                     if len(buffer) > _MAX_EVENT_BYTES:
                         raise UpstreamInvalid("upstream sent a stream line longer than 16 MiB")
-                raise UpstreamInvalid("upstream stream ended without [DONE]")
+                raise UpstreamInvalid("upstream stream ended without [DONE]" if ends is None
+                                      else "upstream stream ended before its last event")
         finally:
             # Closing (not releasing) on any early exit tells the upstream to stop generating.
             if finished:
@@ -202,7 +283,7 @@ async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
     return b"".join(parts)
 
 
-def _parse_chunk(payload: bytes) -> Json:
+def _parse_chunk(payload: bytes, *, native: bool = False) -> Json:
     try:
         chunk = orjson.loads(payload)
     except orjson.JSONDecodeError:
@@ -211,6 +292,9 @@ def _parse_chunk(payload: bytes) -> Json:
         raise UpstreamInvalid("upstream sent a stream event that is not a JSON object")
     if "error" in chunk and "choices" not in chunk:
         raise UpstreamStatus(502, _message(chunk))
+    if native and chunk.get("type") == "error":  # the Responses API's error event
+        message = chunk.get("message")
+        raise UpstreamStatus(502, message if isinstance(message, str) else "no message")
     return chunk
 
 

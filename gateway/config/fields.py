@@ -61,6 +61,26 @@ def str_list(value: Any, path: str) -> tuple[str, ...]:
     return tuple(string(v, f"{path}[{i}]") for i, v in enumerate(value))
 
 
+# The APIs besides chat completions an `openai` provider's upstream may speak natively
+# (`providers.NAME.native`): requests through that front door then reach it untranslated.
+NATIVE_APIS = ("responses", "messages")
+
+
+def native_apis(value: Any, path: str) -> tuple[str, ...]:
+    found = str_list(value, path)
+    for i, api in enumerate(found):
+        if api not in NATIVE_APIS:
+            raise Invalid(f"{path}[{i}]: expected one of {', '.join(NATIVE_APIS)}, got {api!r}")
+    return tuple(dict.fromkeys(found))
+
+
+def provider_errors(f: Mapping[str, Any], path: str) -> list[str]:
+    if f.get("native") and f.get("type") != "openai":
+        return [f"{path}.native: only an openai provider passes requests on untranslated "
+                f"(this one is {f.get('type')})"]
+    return []
+
+
 def optional(convert: Convert) -> Convert:
     return lambda value, path: None if value is None else convert(value, path)
 

@@ -25,8 +25,10 @@ from gateway.config.fields import (
     choice,
     keep,
     keys,
+    native_apis,
     number,
     optional,
+    provider_errors,
     server_errors,
     store_errors,
     str_list,
@@ -197,8 +199,9 @@ class _Parser:
             "stream_timeout_s": optional(number(0, strict_lo=True)),
             "max_connections": number(1, integer=True), "headers": str_map,
             "stream_usage": boolean, "max_response_bytes": number(1, integer=True),
-            "extra_fields": str_list,
+            "extra_fields": str_list, "native": native_apis,
         })
+        self.errors += provider_errors(f, path)
         if "type" not in f:
             if isinstance(raw, dict) and "type" not in raw:
                 self.errors.append(f"{path}.type: required (one of: {', '.join(PROVIDER_TYPES)})")

@@ -32,6 +32,7 @@ class ChatEvents:
 class ChatDialect:
     door = "chat"
     keeps = False
+    native: str | None = None
     embeddings = False
     _events = ChatEvents()
 
@@ -52,7 +53,8 @@ class ChatDoor:
     def caller(self, gateway: Generation, scope: Scope) -> str:
         return gateway.auth.check(scope)
 
-    async def open(self, gateway: Generation, body: bytes, caller: str) -> Opened:
+    async def open(self, gateway: Generation, body: bytes, caller: str,
+                   scope: Scope) -> Opened:
         return Opened(parse_request(body), self._dialect)
 
     def error_body(self, error: GatewayError) -> bytes:

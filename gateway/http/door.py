@@ -54,7 +54,8 @@ class Door(Protocol):
         """The caller's key name ("" when the gateway is open); raises a 401 GatewayError."""
         ...
 
-    async def open(self, gateway: Generation, body: bytes, caller: str) -> Opened: ...
+    async def open(self, gateway: Generation, body: bytes, caller: str,
+                   scope: Scope) -> Opened: ...
 
     def error_body(self, error: GatewayError) -> bytes: ...
 
@@ -67,7 +68,7 @@ async def serve(door: Door, scope: Scope, receive: Receive, send: Send) -> None:
     try:
         caller = door.caller(gateway, scope)
         body = await read_body(scope, receive, gateway.config.server.max_body_bytes)
-        opened = await door.open(gateway, body, caller)
+        opened = await door.open(gateway, body, caller, scope)
         request = opened.request
         plan = gateway.router.plan(request.get("model"), stay_on=opened.stay_on,
                                    request=request,

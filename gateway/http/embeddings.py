@@ -23,6 +23,7 @@ from gateway.runtime.state import Generation
 class EmbeddingsDialect:
     door = "embeddings"
     keeps = False
+    native: str | None = None
     embeddings = True
 
     def answer(self, data: dict[str, Any]) -> bytes:
@@ -42,7 +43,8 @@ class EmbeddingsDoor:
     def caller(self, gateway: Generation, scope: Scope) -> str:
         return gateway.auth.check(scope)
 
-    async def open(self, gateway: Generation, body: bytes, caller: str) -> Opened:
+    async def open(self, gateway: Generation, body: bytes, caller: str,
+                   scope: Scope) -> Opened:
         request = json_object(body)
         raw = request.get("input")
         if not (isinstance(raw, str) or (isinstance(raw, list) and raw and all(

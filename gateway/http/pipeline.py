@@ -12,9 +12,9 @@ is at fault: the client gets the last 4xx and no model is charged); a client tha
 waiting past the latency curve's midpoint. A 429 is not a bad answer: the model cools down.
 
 A front door translates its dialect to a chat request, makes a plan and hands both to a Call,
-with the `Dialect` that writes the answer back in its API's shape: the Call itself only ever
-sees chat requests, answers and chunks, so every front door is routed, measured and learned
-from alike.
+with the `Dialect` that writes the answer back in its API's shape: the Call measures only chat
+requests, answers and chunks, so every front door is routed, measured and learned from alike.
+An upstream that speaks the door's API natively gets it untranslated (http/native.py).
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ import orjson
 
 from gateway.config import ModelConfig
 from gateway.errors import GatewayError, stream_failed, upstream_failed
+from gateway.http import native
 from gateway.http.asgi import DisconnectGuard, Send, send_json
-from gateway.http.dialect import Dialect
+from gateway.http.dialect import Dialect, NativeEvents
+from gateway.http.native import native_dialect
 from gateway.learning import measure
 from gateway.learning.decisions import Decision
 from gateway.learning.measure import Finished
@@ -253,18 +255,23 @@ class Call:
             provider = self.gateway.providers[model.provider]
             began = perf()
             self.in_flight = (model, began)
+            native_to = native_dialect(self.gateway, model, self.dialect)
             try:
                 if self.dialect.embeddings:
                     data = await provider.embed(self.request, upstream_model=model.upstream_name)
                     problem = embeddings_structural_problem(data)
+                elif native_to is not None:  # the answer's bytes as they came
+                    data, body = await native.answer(provider, native_to, model)
+                    problem = structural_problem(data)
                 else:
                     data = await provider.complete(self.request,
                                                    upstream_model=model.upstream_name)
                     problem = structural_problem(data)
                 if problem is not None:
                     raise UpstreamInvalid(problem)
-                data["model"] = model.name
-                body = _written(self.dialect.answer, data)
+                if native_to is None:
+                    data["model"] = model.name
+                    body = _written(self.dialect.answer, data)
             except ProviderError as exc:
                 last = self._attempt_failed(model, exc, began)
                 continue
@@ -289,9 +296,15 @@ class Call:
         deadline = self.plan.route.ttft_deadline_s if self.plan.route is not None else None
         for model, is_last in self._tries():
             provider = self.gateway.providers[model.provider]
-            body = self.upstream_request if self.gateway.config.providers[
-                model.provider].stream_usage else self.request
-            chunks = provider.stream(body, upstream_model=model.upstream_name)
+            native_to = native_dialect(self.gateway, model, self.dialect)
+            relayed: NativeEvents | None = None
+            if native_to is None:
+                usage = self.gateway.config.providers[model.provider].stream_usage
+                chunks: Any = provider.stream(self.upstream_request if usage else self.request,
+                                              upstream_model=model.upstream_name)
+            else:
+                relayed = native_to.native_events(model.name)
+                chunks = native.stream(provider, native_to, model, relayed)
             began = perf()
             self.in_flight = (model, began)
             try:
@@ -306,12 +319,15 @@ class Call:
             ttft = perf() - began
             self.in_flight = None
             self.upstream_s += ttft
-            await self._relay(send, guard, model, first, chunks, ttft)
+            await self._relay(send, guard, model, first, chunks, ttft, relayed)
             return
         raise self._all_failed(last)
 
     async def _relay(self, send: Send, guard: DisconnectGuard, model: ModelConfig,
-                     first: dict[str, Any], chunks: Any, ttft_s: float) -> None:
+                     first: Any, chunks: Any, ttft_s: float,
+                     relayed: NativeEvents | None) -> None:
+        """Send a stream on: chat chunks written in the dialect, or (`relayed`) a native
+        stream's (chunk to measure, bytes) pairs as they came."""
         headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"),
                    (b"x-accel-buffering", b"no"), *self._headers(model)]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -324,12 +340,16 @@ class Call:
         try:
             chunk = first
             while True:
-                chunk["model"] = name
-                tally.add(chunk)
-                if strip and not chunk.get("choices") and "usage" in chunk:
-                    body = b""  # the usage chunk the gateway asked for, not the client
+                if relayed is not None:
+                    view, body = chunk
+                    if view is not None:
+                        tally.add(view)
                 else:
-                    body = _written(events.chunk, chunk)
+                    chunk["model"] = name
+                    tally.add(chunk)
+                    # not the usage chunk the gateway asked for, not the client
+                    body = b"" if strip and not chunk.get("choices") and "usage" in chunk \
+                        else _written(events.chunk, chunk)
                 if body:
                     await send({"type": "http.response.body", "more_body": True, "body": body})
                 try:
@@ -337,7 +357,7 @@ class Call:
                 except StopAsyncIteration:
                     break
             tally.done = True
-            body = events.end()
+            body = events.end() if relayed is None else b""
             if self.dialect.keeps:
                 await self.dialect.keep()
             guard.complete()
@@ -346,7 +366,8 @@ class Call:
             broken = True  # the upstream failed mid-stream: a failure for its breaker
             error = stream_failed(self.gateway.redact(exc.message))
             guard.complete()
-            await send({"type": "http.response.body", "body": events.failed(error)})
+            await send({"type": "http.response.body",
+                        "body": (relayed or events).failed(error)})
             self.gateway.stats.counters(self.plan.route_name, name).failures += 1
         finally:
             await chunks.aclose()

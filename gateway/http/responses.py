@@ -7,6 +7,10 @@ documents for `store.documents_ttl_s` before its last byte is sent, so `previous
 continues the chain on any replica at once. A chain stays on the model that answered its
 previous turn while that model can serve (the router's `stay_on`). A stored response belongs to
 the key that made it: another key's id reads as unknown.
+
+A candidate whose provider lists `responses` in `native` gets the request as it came (with a
+stored chain expanded into `input`, translate/native.py), and its response, kept under the
+upstream's own id, goes back as it is.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from gateway.http.views import json_response
 from gateway.runtime.state import Generation
 from gateway.translate import responses_answer as answers
 from gateway.translate import responses_request as requests
+from gateway.translate.native import ResponsesStream, responses_body, responses_view
 from gateway.translate.responses_events import ResponsesEvents
 
 Json = dict[str, Any]
@@ -33,9 +38,11 @@ Json = dict[str, Any]
 class ResponsesDialect:
     door = "responses"
     embeddings = False
+    native: str | None = "responses"
+    native_headers: dict[str, str] = {}
 
     def __init__(self, gateway: Generation, request: Json, *, caller: str,
-                 conversation: list[Json], own_items: int) -> None:
+                 conversation: list[Json], own_items: int, expanded: bool) -> None:
         self._gateway = gateway
         self._request = request
         self._caller = caller
@@ -44,8 +51,9 @@ class ResponsesDialect:
         self.id = answers.new_id("resp")
         self.keeps = request.get("store") is not False
         self.response: Json | None = None
-        self._events: ResponsesEvents | None = None
+        self._events: ResponsesEvents | ResponsesStream | None = None
         self._namespaces = requests.namespaces(request)
+        self.native_body = responses_body(request, conversation, expanded=expanded)
 
     def _skeleton(self, model: str) -> Json:
         return answers.skeleton(self._request, response_id=self.id, model=model,
@@ -59,9 +67,19 @@ class ResponsesDialect:
         self._events = ResponsesEvents(self._skeleton(model), self._namespaces)
         return self._events
 
+    def native_answer(self, data: Json, model: str) -> tuple[Json, bytes]:
+        data["model"] = model
+        self.response = data  # kept under the upstream's id
+        return responses_view(data), orjson.dumps(data)
+
+    def native_events(self, model: str) -> ResponsesStream:
+        self._events = ResponsesStream(model)
+        return self._events
+
     async def keep(self) -> None:
         response = self.response if self._events is None else self._events.response
-        if response is None:
+        if response is None or not isinstance(response.get("id"), str) or not isinstance(
+                response.get("output"), list):
             return
         document = {"owner": self._caller, "response": response, "items": self._conversation,
                     "own_items": self._own_items}
@@ -70,8 +88,10 @@ class ResponsesDialect:
         # Each output item apart too, for clients that refer back to one by id (the Vercel
         # AI SDK sends `item_reference`s to earlier assistant output). One after the other:
         # asyncio.gather's tasks cost 50 us here, more than the writes to the memory store.
-        await documents.put(self.id, orjson.dumps(document), ttl_s=ttl_s)
+        await documents.put(response["id"], orjson.dumps(document), ttl_s=ttl_s)
         for item in response["output"]:
+            if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+                continue
             await documents.put(f"item:{item['id']}", orjson.dumps(
                 {"owner": self._caller, "response": None, "item": item}), ttl_s=ttl_s)
 
@@ -82,14 +102,15 @@ class ResponsesDoor:
     def caller(self, gateway: Generation, scope: Scope) -> str:
         return gateway.auth.check(scope)
 
-    async def open(self, gateway: Generation, body: bytes, caller: str) -> Opened:
+    async def open(self, gateway: Generation, body: bytes, caller: str,
+                   scope: Scope) -> Opened:
         request = json_object(body)
         requests.check_fields(request)
         if "input" not in request:
             raise bad_request("'input' is required.", param="input")
+        given = requests.input_items(request["input"])
         items = [_with_id(await _referred(gateway, item, caller) if
-                          item.get("type") == "item_reference" else item)
-                 for item in requests.input_items(request["input"])]
+                          item.get("type") == "item_reference" else item) for item in given]
         earlier: list[Json] = []
         stay_on = None
         previous = request.get("previous_response_id")
@@ -107,8 +128,9 @@ class ResponsesDoor:
             stay_on = document["response"]["model"]
         conversation = [*earlier, *items]
         chat = requests.chat_request(request, conversation)
-        dialect = ResponsesDialect(gateway, request, caller=caller, conversation=conversation,
-                                   own_items=len(items))
+        dialect = ResponsesDialect(
+            gateway, request, caller=caller, conversation=conversation, own_items=len(items),
+            expanded=bool(earlier) or any(i.get("type") == "item_reference" for i in given))
         return Opened(chat, dialect, stay_on)
 
     def error_body(self, error: GatewayError) -> bytes:

@@ -45,3 +45,27 @@ routes:
         assert gw.gateway.store.observations("auto", "via-lite") >= 3
     finally:
         gw.stop()
+
+
+def test_litellm_provider_embeds(upstream: FakeUpstream) -> None:
+    gw = GatewayThread(f"""
+providers:
+  lite: {{type: litellm, base_url: "{upstream.url}", api_key: sk-lite-upstream-key}}
+models:
+  lite-embed: {{provider: lite, upstream_name: openai/embed-model,
+               cost: {{input_per_mtok: 0.02, output_per_mtok: 0}}}}
+routes:
+  vectors: {{candidates: [lite-embed]}}
+""").start()
+    try:
+        client = openai.OpenAI(base_url=gw.base_url, api_key="client-key", max_retries=0)
+        answer = client.embeddings.create(model="vectors", input=["one", "two"])
+        assert answer.model == "lite-embed"
+        assert [d.embedding for d in answer.data] == [[0.1, 0.2, 0.3]] * 2
+        seen = upstream.requests[-1]
+        assert seen.model == "embed-model" and seen.body["input"] == ["one", "two"]
+        assert seen.headers["authorization"] == "Bearer sk-lite-upstream-key"
+        gw.settle()
+        assert gw.gateway.store.observations("vectors", "lite-embed") == 1
+    finally:
+        gw.stop()

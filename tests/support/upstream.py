@@ -46,6 +46,7 @@ class Seen:
     model: str
     headers: dict[str, str]
     body: dict[str, Any]
+    path: str = "/v1/chat/completions"
 
 
 @dataclass
@@ -95,8 +96,7 @@ class FakeUpstream:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         app = web.Application()
-        app.router.add_post("/v1/chat/completions", self._chat)
-        app.router.add_post("/v1/embeddings", self._embeddings)
+        self._routes(app)
         runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", self.port)
@@ -105,6 +105,10 @@ class FakeUpstream:
         self._ready.set()
         await self._stop.wait()
         await runner.cleanup()
+
+    def _routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/embeddings", self._embeddings)
 
     # -- the endpoint --------------------------------------------------------------------------
 

@@ -81,10 +81,21 @@ def test_the_shipped_config_is_valid() -> None:
      "routes.auto.decay.max_strength: must be greater than 2, got 1"),
     (BASE.replace("[a, b]}", "[a, b], confidence_floor: 1}"),
      "routes.auto.confidence_floor: must be at most 0.99, got 1"),
+    (BASE.replace("{type: simulated}", "{type: simulated, native: [responses]}"),
+     "providers.sim.native: only an openai provider passes requests on untranslated"),
+    (BASE.replace("{type: simulated}", "{type: openai, native: [responses, chat]}"),
+     "providers.sim.native[1]: expected one of responses, messages, got 'chat'"),
 ])
 def test_error_messages(text: str, expected: str) -> None:
     errors = errors_of(text)
     assert any(e.startswith(expected) for e in errors), errors
+
+
+def test_native_apis() -> None:
+    config = loads(BASE.replace("{type: simulated}", "{type: openai, native: [messages]}"),
+                   env={})
+    assert config.providers["sim"].native == ("messages",)
+    assert loads(BASE, env={}).providers["sim"].native == ()
 
 
 def test_all_errors_are_reported_at_once() -> None:

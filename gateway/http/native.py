@@ -1,0 +1,68 @@
+"""The Call's path to a candidate whose upstream speaks the front door's API natively
+(`providers.NAME.native`): the request goes as it came (`Native.native_body`) and the answer
+comes back as it is, read into chat only to be measured (gateway/translate/native.py)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncGenerator, Iterator
+from typing import Any, cast
+
+import orjson
+
+from gateway.config import ModelConfig
+from gateway.http.dialect import Dialect, Native, NativeEvents
+from gateway.runtime.state import Generation
+from gateway.translate.native import OPENING
+from providers.base import NativeProvider, Provider, UpstreamInvalid
+
+Json = dict[str, Any]
+
+
+def native_dialect(gateway: Generation, model: ModelConfig, dialect: Dialect) -> Native | None:
+    """`dialect` as a Native when `model`'s upstream speaks its API, else None."""
+    api = dialect.native
+    if api is None or api not in gateway.config.providers[model.provider].native:
+        return None
+    return cast(Native, dialect)
+
+
+async def answer(provider: Provider, native: Native, model: ModelConfig) -> tuple[Json, bytes]:
+    """The chat answer to measure and the bytes for the client."""
+    data = await cast(NativeProvider, provider).native(
+        cast(str, native.native), native.native_body, upstream_model=model.upstream_name,
+        headers=native.native_headers)
+    with _writable():
+        return native.native_answer(data, model.name)
+
+
+async def stream(provider: Provider, native: Native, model: ModelConfig,
+                 events: NativeEvents) -> AsyncGenerator[tuple[Json | None, bytes], None]:
+    """Each event's (chat chunk, bytes). The opening events' bytes wait for the first event
+    that says something of the answer, so that until then the Call may still fail over."""
+    upstream = cast(NativeProvider, provider).native_stream(
+        cast(str, native.native), native.native_body, upstream_model=model.upstream_name,
+        headers=native.native_headers)
+    held: list[bytes] | None = []
+    try:
+        async for event in upstream:
+            with _writable():
+                chunk, body = events.event(event)
+            if held is not None:
+                held.append(body)
+                if event.get("type") in OPENING:
+                    continue
+                body, held = b"".join(held), None
+            yield chunk, body
+    finally:
+        await upstream.aclose()
+
+
+@contextlib.contextmanager
+def _writable() -> Iterator[None]:
+    """JSON that orjson cannot write (nested past 254 levels, though it reads 1024) is
+    upstream garbage, not a 500 of ours."""
+    try:
+        yield
+    except orjson.JSONEncodeError as exc:
+        raise UpstreamInvalid(f"upstream answer cannot be passed on: {exc}") from None
