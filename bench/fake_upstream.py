@@ -7,6 +7,10 @@ the bottleneck of a proxy under test (see `--self-test` in bench/run.py's output
 Endpoints:
   POST /v1/chat/completions   JSON, or SSE when the body has "stream": true (9 chunks, a usage
                               chunk when stream_options.include_usage, then data: [DONE])
+  POST /v1/responses          the same answer in OpenAI's Responses API: a `response`, or its
+                              typed events (7 text deltas among 14 events)
+  POST /v1/messages           the same answer in Anthropic's Messages API: a `message`, or its
+                              events (7 text deltas among 13 events)
   GET  /v1/models
   POST /v1/traces             an OTLP/HTTP trace sink: 200 with an empty protobuf answer (the
                               `traced` target exports its spans here); spans counted, not kept
@@ -80,6 +84,54 @@ def _sse_frames(include_usage: bool) -> list[bytes]:
     return [format(len(d), "x").encode() + b"\r\n" + d + b"\r\n" for d in datas] + [b"0\r\n\r\n"]
 
 
+def _native_frames(events: list[dict]) -> tuple[bytes, ...]:
+    datas = [b"event: " + e["type"].encode() + b"\ndata: " + _json(e) + b"\n\n" for e in events]
+    frames = [format(len(d), "x").encode() + b"\r\n" + d + b"\r\n" for d in datas]
+    return (SSE_HEAD + frames[0], *frames[1:], b"0\r\n\r\n")
+
+
+def _responses() -> tuple[bytes, tuple[bytes, ...]]:
+    text = "".join(WORDS)
+    part = {"type": "output_text", "text": text, "annotations": []}
+    item = {"id": "msg_fake", "type": "message", "status": "completed", "role": "assistant",
+            "content": [part]}
+    final = {"id": "resp_fake", "object": "response", "created_at": 1700000000,
+             "status": "completed", "model": MODEL, "output": [item],
+             "usage": {"input_tokens": 12, "output_tokens": 7, "total_tokens": 19}}
+    start = {**final, "status": "in_progress", "output": [], "usage": None}
+    where = {"item_id": "msg_fake", "output_index": 0, "content_index": 0}
+    events = [{"type": "response.created", "response": start},
+              {"type": "response.in_progress", "response": start},
+              {"type": "response.output_item.added", "output_index": 0,
+               "item": {**item, "status": "in_progress", "content": []}},
+              {"type": "response.content_part.added", **where, "part": {**part, "text": ""}}]
+    events += [{"type": "response.output_text.delta", **where, "delta": w} for w in WORDS]
+    events += [{"type": "response.output_text.done", **where, "text": text},
+               {"type": "response.content_part.done", **where, "part": part},
+               {"type": "response.output_item.done", "output_index": 0, "item": item},
+               {"type": "response.completed", "response": final}]
+    events = [{**e, "sequence_number": i} for i, e in enumerate(events)]
+    return _response("200 OK", b"application/json", _json(final)), _native_frames(events)
+
+
+def _messages() -> tuple[bytes, tuple[bytes, ...]]:
+    final = {"id": "msg_fake", "type": "message", "role": "assistant", "model": MODEL,
+             "content": [{"type": "text", "text": "".join(WORDS)}], "stop_reason": "end_turn",
+             "stop_sequence": None, "usage": {"input_tokens": 12, "output_tokens": 7}}
+    events = [{"type": "message_start", "message": {**final, "content": [],
+                                                    "stop_reason": None}},
+              {"type": "ping"},
+              {"type": "content_block_start", "index": 0,
+               "content_block": {"type": "text", "text": ""}}]
+    events += [{"type": "content_block_delta", "index": 0,
+                "delta": {"type": "text_delta", "text": w}} for w in WORDS]
+    events += [{"type": "content_block_stop", "index": 0},
+               {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                "usage": {"output_tokens": 7}},
+               {"type": "message_stop"}]
+    return _response("200 OK", b"application/json", _json(final)), _native_frames(events)
+
+
 SSE_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
             b"transfer-encoding: chunked\r\nconnection: keep-alive\r\n\r\n")
 COMPLETION = _response("200 OK", b"application/json", _completion())
@@ -91,6 +143,7 @@ NOT_FOUND = _response("404 Not Found", b"application/json", _json(
                "code": None}}))
 OK = _response("200 OK", b"application/json", b"{}")
 TRACES_OK = _response("200 OK", b"application/x-protobuf", b"")  # an empty export answer
+NATIVE = {b"/responses": _responses(), b"/messages": _messages()}  # (JSON, SSE frames)
 
 
 class State:
@@ -141,7 +194,7 @@ class Upstream(asyncio.Protocol):
         parts = request_line.split(b" ")
         method, target = parts[0], parts[1] if len(parts) > 1 else b"/"
         if method == b"POST" and target.endswith(b"/chat/completions"):
-            self.state.requests += 1  # chat completions only: the runner's CPU/req denominator
+            self.state.requests += 1  # what was proxied: the runner's CPU/req denominator
             # Cheaper than a JSON parse and robust to both `"stream":true` and `"stream": true`.
             compact = body.replace(b" ", b"")
             if b'"stream":true' in compact and self.state.slow_chunks:
@@ -151,6 +204,10 @@ class Upstream(asyncio.Protocol):
                 self.later(frames)
             else:
                 self.later(COMPLETION)
+        elif method == b"POST" and target[target.rfind(b"/"):] in NATIVE:
+            self.state.requests += 1
+            answer, frames = NATIVE[target[target.rfind(b"/"):]]
+            self.later(frames if b'"stream":true' in body.replace(b" ", b"") else answer)
         elif method == b"GET" and target.endswith(b"/models"):
             self.write(MODELS)
         elif method == b"POST" and target.startswith(b"/v1/traces"):

@@ -251,10 +251,10 @@ class Bench:
             self.info[t.name]["idle_cpu_ms_per_s"] = (p.cpu_s() - before[t.name]) * 1000 / idle
 
     def load(self, target: tg.Target, *, stream: bool, conns: int, duration: float,
-             tag: str, door: str = "chat") -> dict:
+             tag: str, door: str = "chat", model: str | None = None) -> dict:
         url = target.url.replace(DOOR_PATHS["chat"], DOOR_PATHS[door])
         return load.run_cell(tool=self.tool, url=url,
-                             body=body_for(target.model, stream=stream, door=door),
+                             body=body_for(model or target.model, stream=stream, door=door),
                              headers=target.headers(), connections=conns, duration_s=duration,
                              workdir=self.workdir, tag=f"{target.name}-{tag}",
                              cpus=self.side_cpus)
@@ -267,7 +267,7 @@ class Bench:
         busy0 = machine_busy_s()
         res = self.load(target, stream=sc["stream"], conns=sc["conns"],
                         duration=self.args.duration, tag=scenario,
-                        door=sc.get("door", "chat"))
+                        door=sc.get("door", "chat"), model=sc.get("route"))
         up1, busy1, mid = self.upstream.cpu_s(), machine_busy_s(), proc.cpu_s()
         # CPU that neither the server, the upstream nor the load generator used: other work on
         # the machine competing for the 2 cores during this cell.
@@ -302,8 +302,7 @@ class Bench:
             for scenario in self.args.scenarios:
                 for target, proc in list(self.live):
                     if "door" in SCENARIOS[scenario] and target.name != "bayesgate":
-                        # Only bayesgate has the other front doors; traces cost the same there.
-                        continue  # only bayesgate has the other front doors
+                        continue  # only bayesgate has them; traces cost the same there
                     try:
                         if proc is not None and not proc.alive():
                             raise RuntimeError(f"exited ({proc.popen.returncode}):\n"

@@ -25,6 +25,18 @@ SCENARIOS = {
                  "label": "POST /v1/messages, 0 ms upstream, 64 conns"},
     "messages_stream": {"stream": True, "delay_ms": 0, "conns": 64, "door": "messages",
                         "label": "/v1/messages SSE, 0 ms upstream, 64 conns"},
+    # The same doors to an upstream that speaks their APIs (the route `native`, whose provider
+    # has `native: [responses, messages]`): what the pass-through costs.
+    "responses_native": {"stream": False, "delay_ms": 0, "conns": 64, "door": "responses",
+                         "route": "native", "label": "/v1/responses native, 0 ms, 64 conns"},
+    "responses_native_stream": {"stream": True, "delay_ms": 0, "conns": 64,
+                                "door": "responses", "route": "native",
+                                "label": "/v1/responses native SSE, 0 ms, 64 conns"},
+    "messages_native": {"stream": False, "delay_ms": 0, "conns": 64, "door": "messages",
+                        "route": "native", "label": "/v1/messages native, 0 ms, 64 conns"},
+    "messages_native_stream": {"stream": True, "delay_ms": 0, "conns": 64, "door": "messages",
+                               "route": "native",
+                               "label": "/v1/messages native SSE, 0 ms, 64 conns"},
 }
 DOOR_PATHS = {"chat": "/v1/chat/completions", "responses": "/v1/responses",
               "messages": "/v1/messages"}

@@ -45,6 +45,9 @@ class Opened:
     request: dict[str, Any]  # a chat completions request
     dialect: Dialect
     stay_on: str | None = None  # the model a conversation should stay on, if it still can
+    # The only candidates that may take it (those that speak the door's API natively, for a
+    # request holding what chat has no twin for); None: any. No shadow copy then.
+    only: frozenset[str] | None = None
 
 
 class Door(Protocol):
@@ -71,7 +74,7 @@ async def serve(door: Door, scope: Scope, receive: Receive, send: Send) -> None:
         opened = await door.open(gateway, body, caller, scope)
         request = opened.request
         plan = gateway.router.plan(request.get("model"), stay_on=opened.stay_on,
-                                   request=request,
+                                   request=request, only=opened.only,
                                    stated_class=header(scope, b"x-bayesgate-class"))
     except GatewayError as exc:
         await _refuse(door, gateway, scope, send, exc, None, started, request=request)
@@ -106,8 +109,8 @@ async def serve(door: Door, scope: Scope, receive: Receive, send: Send) -> None:
         call.gone()
         _ended(door, gateway, scope, plan, 499, started, caller)
     else:
-        if opened.dialect.embeddings:
-            return  # shadow candidates are chat models: no copies of embeddings requests
+        if opened.dialect.embeddings or opened.only is not None:
+            return  # shadow candidates are chat models: no copies they could not answer
         # The answer is fully sent: a copy for a shadow candidate can no longer touch it.
         opt_out = header(scope, b"x-bayesgate-shadow")
         gateway.shadow.mirror(plan, request,

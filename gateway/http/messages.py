@@ -19,6 +19,7 @@ from gateway.errors import GatewayError
 from gateway.http.asgi import ClientGone, Receive, Scope, Send, header, read_body, send_json
 from gateway.http.chat import json_object
 from gateway.http.door import Opened, serve
+from gateway.http.native import native_candidates
 from gateway.ops.logs import printable
 from gateway.runtime.state import Generation
 from gateway.translate import messages_answer, messages_request
@@ -65,8 +66,11 @@ class MessagesDoor:
     async def open(self, gateway: Generation, body: bytes, caller: str,
                    scope: Scope) -> Opened:
         request = json_object(body)
-        return Opened(messages_request.chat_request(request),
-                      MessagesDialect(request, _passed_headers(scope)))
+        skipped: list[GatewayError] = []  # what chat cannot take: for native upstreams only
+        chat = messages_request.chat_request(request, skipped)
+        only = native_candidates(gateway, request["model"], "messages", skipped) \
+            if skipped else None
+        return Opened(chat, MessagesDialect(request, _passed_headers(scope)), only=only)
 
     def error_body(self, error: GatewayError) -> bytes:
         return messages_answer.error_body(error)
@@ -99,7 +103,7 @@ async def count_tokens(scope: Scope, receive: Receive, send: Send) -> None:
         request = json_object(await read_body(scope, receive,
                                               gateway.config.server.max_body_bytes))
         request.setdefault("max_tokens", 1)  # not part of a count_tokens request
-        chat = messages_request.chat_request(request)
+        chat = messages_request.chat_request(request, [])  # server tools are not counted
     except GatewayError as exc:
         await send_json(send, exc.status, messages_answer.error_body(exc))
         return

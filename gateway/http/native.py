@@ -11,12 +11,40 @@ from typing import Any, cast
 import orjson
 
 from gateway.config import ModelConfig
+from gateway.errors import GatewayError
 from gateway.http.dialect import Dialect, Native, NativeEvents
 from gateway.runtime.state import Generation
 from gateway.translate.native import OPENING
 from providers.base import NativeProvider, Provider, UpstreamInvalid
 
 Json = dict[str, Any]
+
+
+def native_candidates(gateway: Generation, requested: object, api: str,
+                      skipped: list[GatewayError]) -> frozenset[str] | None:
+    """The candidates that may take a request holding what chat has no twin for (`skipped`,
+    a built-in tool say): those whose provider speaks `api` natively. A 400 naming the first
+    such thing when there are none; None when `requested` is no route or model (the plan's
+    404)."""
+    config = gateway.config
+    if not isinstance(requested, str):
+        return None
+    route = config.routes.get(requested)
+    if route is not None:
+        names = gateway.router.candidates(route)
+    elif requested in config.models:
+        names = (requested,)
+    else:
+        return None
+    found = frozenset(n for n in names
+                      if api in config.providers[config.models[n].provider].native)
+    if not found:
+        first = skipped[0]
+        raise GatewayError(first.status, f"{first.message} No candidate of {requested!r} is "
+                           "on a provider that speaks this API natively (providers.NAME.native)"
+                           ", which could take it as it is.", type=first.type,
+                           code=first.code, param=first.param)
+    return found
 
 
 def native_dialect(gateway: Generation, model: ModelConfig, dialect: Dialect) -> Native | None:

@@ -25,6 +25,7 @@ from gateway.errors import GatewayError, bad_request
 from gateway.http.asgi import Receive, Scope, Send
 from gateway.http.chat import json_object
 from gateway.http.door import Opened, serve
+from gateway.http.native import native_candidates
 from gateway.http.views import json_response
 from gateway.runtime.state import Generation
 from gateway.translate import responses_answer as answers
@@ -42,12 +43,13 @@ class ResponsesDialect:
     native_headers: dict[str, str] = {}
 
     def __init__(self, gateway: Generation, request: Json, *, caller: str,
-                 conversation: list[Json], own_items: int, expanded: bool) -> None:
+                 conversation: list[Json], own: list[Json], chain: list[str],
+                 expanded: bool) -> None:
         self._gateway = gateway
         self._request = request
         self._caller = caller
-        self._conversation = conversation  # earlier turns' items, then this request's input
-        self._own_items = own_items  # how many of them are this request's input
+        self._own = own  # this request's input items
+        self._chain = chain  # the ids of the chain's earlier responses, oldest first
         self.id = answers.new_id("resp")
         self.keeps = request.get("store") is not False
         self.response: Json | None = None
@@ -81,14 +83,15 @@ class ResponsesDialect:
         if response is None or not isinstance(response.get("id"), str) or not isinstance(
                 response.get("output"), list):
             return
-        document = {"owner": self._caller, "response": response, "items": self._conversation,
-                    "own_items": self._own_items}
+        document = {"owner": self._caller, "response": response, "own": self._own,
+                    "chain": self._chain}
         documents = self._gateway.store.documents
         ttl_s = self._gateway.config.store.documents_ttl_s
         # Each output item apart too, for clients that refer back to one by id (the Vercel
         # AI SDK sends `item_reference`s to earlier assistant output). One after the other:
         # asyncio.gather's tasks cost 50 us here, more than the writes to the memory store.
-        await documents.put(response["id"], orjson.dumps(document), ttl_s=ttl_s)
+        await documents.put(response["id"], orjson.dumps(document), ttl_s=ttl_s,
+                            touch=self._chain)
         for item in response["output"]:
             if not isinstance(item, dict) or not isinstance(item.get("id"), str):
                 continue
@@ -112,26 +115,20 @@ class ResponsesDoor:
         items = [_with_id(await _referred(gateway, item, caller) if
                           item.get("type") == "item_reference" else item) for item in given]
         earlier: list[Json] = []
+        chain: list[str] = []
         stay_on = None
         previous = request.get("previous_response_id")
         if previous is not None:
-            if not isinstance(previous, str):
-                raise bad_request("'previous_response_id' must be a string.",
-                                  param="previous_response_id")
-            document = await _stored(gateway, previous, caller)
-            if document is None:
-                raise GatewayError(400, f"Previous response with id {previous!r} not found "
-                                   "(unknown, expired, deleted, or not stored).",
-                                   param="previous_response_id",
-                                   code="previous_response_not_found")
-            earlier = [*document["items"], *document["response"]["output"]]
-            stay_on = document["response"]["model"]
+            chain, earlier, stay_on = await conversation_of(gateway, previous, caller)
         conversation = [*earlier, *items]
-        chat = requests.chat_request(request, conversation)
+        skipped: list[GatewayError] = []  # what chat cannot take: for native upstreams only
+        chat = requests.chat_request(request, conversation, skipped)
         dialect = ResponsesDialect(
-            gateway, request, caller=caller, conversation=conversation, own_items=len(items),
+            gateway, request, caller=caller, conversation=conversation, own=items, chain=chain,
             expanded=bool(earlier) or any(i.get("type") == "item_reference" for i in given))
-        return Opened(chat, dialect, stay_on)
+        only = native_candidates(gateway, request["model"], "responses", skipped) \
+            if skipped else None
+        return Opened(chat, dialect, stay_on, only)
 
     def error_body(self, error: GatewayError) -> bytes:
         return error.body()
@@ -142,6 +139,38 @@ RESPONSES = ResponsesDoor()
 
 async def create(scope: Scope, receive: Receive, send: Send) -> None:
     await serve(RESPONSES, scope, receive, send)
+
+
+async def conversation_of(gateway: Generation, previous: object,
+                 caller: str) -> tuple[list[str], list[Json], str]:
+    """For a request continuing `previous`: the chain's response ids (oldest first, ending
+    with `previous`), the conversation so far (each turn's input and output), and the model
+    that answered the last turn."""
+    if not isinstance(previous, str):
+        raise bad_request("'previous_response_id' must be a string.",
+                          param="previous_response_id")
+    last = await _stored(gateway, previous, caller)
+    if last is None:
+        raise GatewayError(400, f"Previous response with id {previous!r} not found (unknown, "
+                           "expired, deleted, or not stored).", param="previous_response_id",
+                           code="previous_response_not_found")
+    ancestors = [a for a in last.get("chain") or () if isinstance(a, str)]
+    found = await gateway.store.documents.get_many(ancestors)
+    documents = [_owned(raw, caller) for raw in found]
+    if any(d is None or not d.get("response") for d in documents):
+        raise GatewayError(400, f"Previous response with id {previous!r} continues a chain "
+                           "whose earlier responses are gone (expired, deleted, or not "
+                           "stored).", param="previous_response_id",
+                           code="previous_response_not_found")
+    conversation: list[Json] = []
+    for document in (*documents, last):
+        assert document is not None
+        if "items" in document:  # written by an earlier version: the whole conversation
+            conversation = list(document["items"])
+        else:
+            conversation += document["own"]
+        conversation += document["response"]["output"]
+    return [*ancestors, previous], conversation, last["response"]["model"]
 
 
 def _with_id(item: Json) -> Json:
@@ -170,7 +199,10 @@ async def _referred(gateway: Generation, reference: Json, caller: str) -> Json:
 
 
 async def _document(gateway: Generation, key: str, caller: str) -> Json | None:
-    raw = await gateway.store.documents.get(key)
+    return _owned(await gateway.store.documents.get(key), caller)
+
+
+def _owned(raw: bytes | None, caller: str) -> Json | None:
     if raw is None:
         return None
     document: Json = orjson.loads(raw)
@@ -215,7 +247,8 @@ async def delete(request: Request) -> Response:
 
 async def input_items(request: Request) -> Response:
     _, _, document = await _requested(request)
-    items = document["items"][len(document["items"]) - document["own_items"]:]
+    items = document["own"] if "own" in document else \
+        document["items"][len(document["items"]) - document["own_items"]:]
     query = request.query_params
     if query.get("order", "desc") == "desc":
         items = items[::-1]

@@ -100,12 +100,13 @@ class Router:
 
     def plan(self, requested: object, *, stay_on: str | None = None,
              request: dict[str, object] | None = None,
-             stated_class: bytes | None = None) -> Plan:
+             stated_class: bytes | None = None, only: frozenset[str] | None = None) -> Plan:
         """`stay_on`: the model that answered the conversation's previous turn (a Responses
         API chain), tried first while it is a live candidate and available, since prompt
         caches and reasoning state do not move between models; the policy ranks the rest.
         `request`: the chat request, read for its context; `stated_class`: the client's
-        x-bayesgate-class header."""
+        x-bayesgate-class header; `only`: the candidates that may take this request (the
+        rest are left out of the draw), None for all."""
         if not isinstance(requested, str) or not requested:
             raise bad_request("'model' is required and must be a string.", param="model")
         decision_id = os.urandom(8).hex()
@@ -118,6 +119,8 @@ class Router:
                 cls = self._classifiers[route.name].classify(context, stated=stated_class)
             self._beliefs.arrived(route.name, now, cls)
             arms = self.arms(route, now=now, cls=cls, context=context)
+            if only is not None:
+                arms = [arm for arm in arms if arm.name in only]
             decision = self._policies[route.name].select(arms, rng=self._rng, now=now)
             ranked_names = decision.ranked
             if stay_on is not None and stay_on != ranked_names[0]:

@@ -1,6 +1,10 @@
 """Stored documents: the Responses API's responses, kept for `previous_response_id` and
 `GET /v1/responses/{id}`, each with a time to live.
 
+A response continuing a chain holds only its own input and output and the ids of the
+responses before it, so a chain of n turns costs O(n) bytes, not O(n^2); storing a turn gives
+the earlier ones its time to live again, so a chain in use does not expire from its start.
+
 `Documents` keeps them in this process, bounded in bytes (the oldest go first) so the memory
 store never grows without limit. `RedisDocuments` keeps them in Redis (so a chain continues on
 any replica) with a bounded local copy of what this replica wrote: while Redis is out, a
@@ -14,7 +18,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 log = logging.getLogger("bayesgate.store")
@@ -26,11 +30,17 @@ _ENTRY_OVERHEAD = 200
 
 
 class DocumentStore(Protocol):
-    async def put(self, key: str, value: bytes, *, ttl_s: float) -> None:
-        """Keep `value`; never raises for store trouble (it is logged)."""
+    async def put(self, key: str, value: bytes, *, ttl_s: float,
+                  touch: Sequence[str] = ()) -> None:
+        """Keep `value`, and give the documents `touch` names (the earlier responses of its
+        chain) the same time to live again; never raises for store trouble (it is logged)."""
         ...
 
     async def get(self, key: str) -> bytes | None: ...
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Each key's document, or None, in the order given (one round trip)."""
+        ...
 
     async def delete(self, key: str) -> bool:
         """True when something was deleted."""
@@ -54,8 +64,20 @@ class Documents:
     def __len__(self) -> int:
         return len(self._entries)
 
-    async def put(self, key: str, value: bytes, *, ttl_s: float) -> None:
+    async def put(self, key: str, value: bytes, *, ttl_s: float,
+                  touch: Sequence[str] = ()) -> None:
+        self.touch(touch, ttl_s=ttl_s)
         self.keep(key, value, ttl_s=ttl_s)
+
+    def touch(self, keys: Sequence[str], *, ttl_s: float) -> None:
+        """`keys` live `ttl_s` from now, and count as the newest for the byte bound."""
+        expiry = self._clock() + ttl_s
+        entries = self._entries
+        for key in keys:
+            entry = entries.get(key)
+            if entry is not None and entry[1] > self._clock():
+                entries[key] = (entry[0], expiry)
+                entries.move_to_end(key)
 
     def keep(self, key: str, value: bytes, *, ttl_s: float) -> None:
         if _size(key, value) > self._max_bytes:
@@ -77,6 +99,9 @@ class Documents:
 
     async def get(self, key: str) -> bytes | None:
         return self.find(key)
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        return [self.find(key) for key in keys]
 
     def find(self, key: str) -> bytes | None:
         entry = self._entries.get(key)
@@ -114,14 +139,24 @@ class RedisDocuments:
     def _key(self, key: str) -> str:
         return f"{self._prefix}:doc:{key}"
 
-    async def put(self, key: str, value: bytes, *, ttl_s: float) -> None:
+    async def put(self, key: str, value: bytes, *, ttl_s: float,
+                  touch: Sequence[str] = ()) -> None:
+        self.local.touch(touch, ttl_s=ttl_s)
         self.local.keep(key, value, ttl_s=ttl_s)
         client = self._client()
         if client is None:
             return
+        px = max(1, int(ttl_s * 1000))
         try:
             async with asyncio.timeout(_REDIS_TIMEOUT_S):
-                await client.set(self._key(key), value, px=max(1, int(ttl_s * 1000)))
+                if touch:  # not a transaction: in a cluster the keys live on many nodes
+                    pipe = client.pipeline(transaction=False)
+                    for earlier in touch:
+                        pipe.pexpire(self._key(earlier), px)
+                    pipe.set(self._key(key), value, px=px)
+                    await pipe.execute()
+                else:
+                    await client.set(self._key(key), value, px=px)
         except Exception as exc:  # any Redis trouble: the local copy serves this replica
             self.errors += 1
             log.warning("document %s kept on this replica only, redis failed: %s",
@@ -139,6 +174,22 @@ class RedisDocuments:
                 log.warning("document %s read from this replica, redis failed: %s",
                             key, type(exc).__name__)
         return self.local.find(key)
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        client = self._client()
+        if client is not None and keys:
+            try:
+                async with asyncio.timeout(_REDIS_TIMEOUT_S):
+                    pipe = client.pipeline(transaction=False)
+                    for key in keys:
+                        pipe.get(self._key(key))
+                    values = await pipe.execute()
+                return [bytes(v) if v is not None else None for v in values]
+            except Exception as exc:
+                self.errors += 1
+                log.warning("%d documents read from this replica, redis failed: %s",
+                            len(keys), type(exc).__name__)
+        return [self.local.find(key) for key in keys]
 
     async def delete(self, key: str) -> bool:
         deleted = self.local._drop(key)

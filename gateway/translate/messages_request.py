@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from gateway.errors import GatewayError, bad_request
+from gateway.translate import untranslatable
 
 Json = dict[str, Any]
 _STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
@@ -22,7 +23,10 @@ _STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
 _SKIPPED_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 
 
-def chat_request(request: Json) -> Json:
+def chat_request(request: Json, skipped: list[GatewayError] | None = None) -> Json:
+    """The chat request for a Messages request. With `skipped`, what has no chat twin (server
+    tools, their blocks) is noted there and left out instead of refused (for a request that
+    may go to an upstream that speaks the Messages API natively)."""
     model = request.get("model")
     if not isinstance(model, str) or not model:
         raise bad_request("model: Field required (a string).", param="model")
@@ -43,7 +47,7 @@ def chat_request(request: Json) -> Json:
             messages.append({"role": "system",
                              "content": _system(message.get("content"))})
             continue
-        messages.extend(_message(message, f"messages.{index}"))
+        messages.extend(_message(message, f"messages.{index}", skipped))
     chat: Json = {"model": model, "messages": messages, "max_completion_tokens": budget}
     for key in ("temperature", "top_p"):
         if request.get(key) is not None:
@@ -53,8 +57,9 @@ def chat_request(request: Json) -> Json:
     metadata = request.get("metadata")
     if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
         chat["user"] = metadata["user_id"]
-    if request.get("tools"):
-        chat["tools"] = _tools(request["tools"])
+    functions = _tools(request["tools"], skipped) if request.get("tools") else None
+    if functions:
+        chat["tools"] = functions
     choice = request.get("tool_choice")
     if choice is not None and chat.get("tools"):
         chat.update(_tool_choice(choice))
@@ -103,7 +108,7 @@ def _text_of(block: object, where: str) -> str:
     return str(block["text"])
 
 
-def _message(message: object, where: str) -> list[Json]:
+def _message(message: object, where: str, skipped: list[GatewayError] | None) -> list[Json]:
     if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
         raise bad_request(f"{where}.role: must be 'user' or 'assistant' (or 'system').",
                           param=f"{where}.role")
@@ -117,7 +122,7 @@ def _message(message: object, where: str) -> list[Json]:
     calls: list[Json] = []
     results: list[Json] = []
     for i, block in enumerate(content):
-        _block(block, f"{where}.content.{i}", role, parts, calls, results)
+        _block(block, f"{where}.content.{i}", role, (parts, calls, results), skipped)
     out = list(results)
     if role == "assistant":
         text = "".join(p["text"] for p in parts if p["type"] == "text")
@@ -131,8 +136,11 @@ def _message(message: object, where: str) -> list[Json]:
     return out
 
 
-def _block(block: object, where: str, role: str, parts: list[Json], calls: list[Json],
-           results: list[Json]) -> None:
+def _block(block: object, where: str, role: str,
+           into: tuple[list[Json], list[Json], list[Json]],
+           skipped: list[GatewayError] | None) -> None:
+    """One content block into the message's parts, tool calls and tool results."""
+    parts, calls, results = into
     kind = block.get("type") if isinstance(block, dict) else None
     if not isinstance(kind, str):
         kind = None
@@ -159,8 +167,9 @@ def _block(block: object, where: str, role: str, parts: list[Json], calls: list[
         results.append({"role": "tool", "tool_call_id": str(block.get("tool_use_id", "")),
                         "content": text})
     else:
-        raise GatewayError(400, f"{where}: content blocks of type {kind!r} are not supported "
-                           f"in a {role} message by this gateway.", param=where)
+        untranslatable(GatewayError(400, f"{where}: content blocks of type {kind!r} are not "
+                                    f"supported in a {role} message by this gateway's "
+                                    "translation.", param=where), skipped)
 
 
 def _source_url(block: Json, where: str) -> str:
@@ -173,7 +182,7 @@ def _source_url(block: Json, where: str) -> str:
                       param=f"{where}.source")
 
 
-def _tools(tools: object) -> list[Json]:
+def _tools(tools: object, skipped: list[GatewayError] | None = None) -> list[Json]:
     if not isinstance(tools, list):
         raise bad_request("tools: must be a list.", param="tools")
     out = []
@@ -181,9 +190,11 @@ def _tools(tools: object) -> list[Json]:
         if not isinstance(tool, dict) or tool.get("type", "custom") != "custom" or \
                 not isinstance(tool.get("name"), str):
             kind = tool.get("type") if isinstance(tool, dict) else None
-            raise GatewayError(400, f"tools.{index}: the server tool {kind!r} cannot be served "
-                               "through this gateway's models; only custom tools (name, "
-                               "input_schema) can.", param=f"tools.{index}")
+            untranslatable(GatewayError(
+                400, f"tools.{index}: the server tool {kind!r} cannot be served through this "
+                "gateway's chat models; only custom tools (name, input_schema) can.",
+                param=f"tools.{index}"), skipped)
+            continue
         function: Json = {"name": tool["name"],
                           "parameters": tool.get("input_schema") or {"type": "object"}}
         if tool.get("description"):

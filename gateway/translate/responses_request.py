@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.errors import GatewayError, bad_request
+from gateway.translate import untranslatable
 
 Json = dict[str, Any]
 
@@ -57,8 +58,11 @@ def input_items(value: object) -> list[Json]:
     return value
 
 
-def chat_request(request: Json, items: list[Json]) -> Json:
-    """The chat request for a checked Responses request whose conversation is `items`."""
+def chat_request(request: Json, items: list[Json],
+                 skipped: list[GatewayError] | None = None) -> Json:
+    """The chat request for a checked Responses request whose conversation is `items`. With
+    `skipped`, what has no chat twin is noted there and left out instead of refused (for a
+    request that may go to an upstream that speaks the Responses API natively)."""
     messages: list[Json] = []
     instructions = request.get("instructions")
     if isinstance(instructions, str) and instructions:
@@ -66,8 +70,8 @@ def chat_request(request: Json, items: list[Json]) -> Json:
     elif instructions is not None and not isinstance(instructions, str):
         raise bad_request("'instructions' must be a string.", param="instructions")
     for index, item in enumerate(items):
-        _add_item(messages, item, f"input[{index}]")
-    if not messages:
+        _add_item(messages, item, f"input[{index}]", skipped)
+    if not messages and not skipped:
         raise bad_request("'input' must hold at least one message.", param="input")
     chat: Json = {"model": request["model"], "messages": messages}
     for key in _PASSED:
@@ -79,12 +83,15 @@ def chat_request(request: Json, items: list[Json]) -> Json:
     if isinstance(reasoning, dict) and reasoning.get("effort"):
         chat["reasoning_effort"] = reasoning["effort"]
     tools = request.get("tools")
-    if tools:
-        chat["tools"] = _tools(tools)
+    functions = _tools(tools, skipped) if tools else None
+    if functions:
+        chat["tools"] = functions
         if request.get("parallel_tool_calls") is not None:  # chat refuses it without tools
             chat["parallel_tool_calls"] = request["parallel_tool_calls"]
     if request.get("tool_choice") is not None:
-        chat["tool_choice"] = _tool_choice(request["tool_choice"])
+        choice = _tool_choice(request["tool_choice"], skipped)
+        if choice is not None:
+            chat["tool_choice"] = choice
     fmt = _format(request.get("text"))
     if fmt is not None:
         chat["response_format"] = fmt
@@ -94,7 +101,8 @@ def chat_request(request: Json, items: list[Json]) -> Json:
     return chat
 
 
-def _add_item(messages: list[Json], item: Json, where: str) -> None:
+def _add_item(messages: list[Json], item: Json, where: str,
+              skipped: list[GatewayError] | None) -> None:
     kind = item.get("type", "message" if "role" in item else None)
     if kind == "message":
         role = _ROLES.get(item["role"]) if isinstance(item.get("role"), str) else None
@@ -119,9 +127,10 @@ def _add_item(messages: list[Json], item: Json, where: str) -> None:
     elif kind == "reasoning":
         return  # a reasoning model's own state: nothing a chat upstream can take back
     else:
-        raise bad_request(f"{where}: input items of type {kind!r} are not supported by this "
-                          "gateway (it takes message, function_call, function_call_output).",
-                          param=where)
+        untranslatable(bad_request(
+            f"{where}: input items of type {kind!r} are not supported by this gateway's "
+            "translation (it takes message, function_call, function_call_output).",
+            param=where), skipped)
 
 
 def _text(item: Json, key: str, where: str) -> str:
@@ -169,7 +178,7 @@ def _part(part: object, where: str) -> Json:
                       param=where)
 
 
-def _tools(tools: object) -> list[Json]:
+def _tools(tools: object, skipped: list[GatewayError] | None = None) -> list[Json]:
     if not isinstance(tools, list):
         raise bad_request("'tools' must be a list.", param="tools")
     out = []
@@ -179,9 +188,10 @@ def _tools(tools: object) -> list[Json]:
             out += _tools([t for t in tool.get("tools") or () if isinstance(t, dict)])
             continue
         if kind != "function" or not isinstance(tool, dict):
-            raise unsupported(f"tools[{index}]: the built-in tool {kind!r} cannot be served "
-                              "through this gateway's models; only function tools can.",
-                              f"tools[{index}]")
+            untranslatable(unsupported(
+                f"tools[{index}]: the built-in tool {kind!r} cannot be served through this "
+                "gateway's chat models; only function tools can.", f"tools[{index}]"), skipped)
+            continue
         function = {"name": _text(tool, "name", f"tools[{index}]")}
         for key in ("description", "parameters", "strict"):
             if tool.get(key) is not None:
@@ -202,13 +212,14 @@ def namespaces(request: Json) -> dict[str, str]:
     return found
 
 
-def _tool_choice(choice: object) -> object:
+def _tool_choice(choice: object, skipped: list[GatewayError] | None) -> object:
     if choice in ("auto", "none", "required"):
         return choice
     if isinstance(choice, dict) and choice.get("type") == "function":
         return {"type": "function", "function": {"name": _text(choice, "name", "tool_choice")}}
-    raise unsupported(f"tool_choice {choice!r} is not supported: use auto, none, required or "
-                      "a function.", "tool_choice")
+    untranslatable(unsupported(f"tool_choice {choice!r} is not supported: use auto, none, "
+                               "required or a function.", "tool_choice"), skipped)
+    return None
 
 
 def _format(text: object) -> Json | None:

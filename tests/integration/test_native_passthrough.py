@@ -257,3 +257,33 @@ def test_count_tokens_asks_an_upstream_that_speaks_messages(
     assert len(upstream.requests) == calls
     assert an.messages.count_tokens(model="down", messages=hi).input_tokens != 42
     assert last_seen(upstream).model == "up-down"
+
+
+WEB_SEARCH = {"type": "web_search"}
+SERVER_TOOL = {"type": "web_search_20250305", "name": "web_search", "max_uses": 2}
+
+
+def test_built_in_tools_go_only_to_candidates_that_speak_the_api(
+        gw: GatewayThread, upstream: NativeUpstream, oa: openai.OpenAI,
+        an: anthropic.Anthropic) -> None:
+    answer = oa.responses.create(model="auto", input="news?",
+                                 tools=[WEB_SEARCH, *TOOLS])  # type: ignore[list-item]
+    assert answer.model == "nat" and last_seen(upstream).body["tools"][0] == WEB_SEARCH
+    message = an.messages.create(model="auto", max_tokens=50, tools=[SERVER_TOOL],  # type: ignore
+                                 messages=[{"role": "user", "content": "news?"}])
+    assert message.model == "nat" and last_seen(upstream).body["tools"] == [SERVER_TOOL]
+    calls = len(upstream.requests)
+    # "down" has a native candidate (failing) and a chat one: only the native one may take it
+    with pytest.raises(openai.APIStatusError) as failed:
+        oa.responses.create(model="down", input="news?", tools=[WEB_SEARCH])  # type: ignore
+    assert failed.value.status_code == 502
+    assert {r.model for r in upstream.requests[calls:]} == {"up-down"}  # tried, retried
+    calls = len(upstream.requests)
+    with pytest.raises(openai.BadRequestError) as refused:
+        oa.responses.create(model="chat-only", input="news?", tools=[WEB_SEARCH])  # type: ignore
+    assert "'web_search'" in refused.value.message and "native" in refused.value.message
+    with pytest.raises(anthropic.BadRequestError) as info:
+        an.messages.create(model="chat-only", max_tokens=50, tools=[SERVER_TOOL],  # type: ignore
+                           messages=[{"role": "user", "content": "news?"}])
+    assert "web_search_20250305" in info.value.message
+    assert len(upstream.requests) == calls  # refused before any upstream

@@ -117,9 +117,28 @@ def test_cluster_failover_under_traffic(cluster: ClusterSet) -> None:
             direct.close()
         status = gateways[0].gateway.store.status()
         assert status["mode"] == "cluster" and status["state"] == "ok"
+        # A stored Responses chain: its documents spread over the masters, renewed and read
+        # back in one pipeline across slots.
+        ids = [f"resp_c{i}" for i in range(8)]
+        assert len({cluster.master_of(f"fleet:doc:{i}") for i in ids}) > 1
+        one, two = (gw.gateway.store.documents for gw in gateways)
+        for i in ids[:-1]:
+            gateways[0].call(one.put(i, i.encode(), ttl_s=5))
+        gateways[1].call(two.put(ids[-1], b"last", ttl_s=600, touch=ids[:-1]))
+        assert gateways[0].call(one.get_many(ids)) == [i.encode() for i in ids[:-1]] + [b"last"]
+        assert min(direct_ttl(cluster, f"fleet:doc:{i}") for i in ids) > 300_000
+        assert one.errors == two.errors == 0
     finally:
         for gw in gateways:
             gw.stop()
+
+
+def direct_ttl(cluster: ClusterSet, key: str) -> int:
+    client = RedisCluster.from_url(cluster.url)
+    try:
+        return int(client.pttl(key))
+    finally:
+        client.close()
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ from pydantic import BaseModel
 from support.gateway import GatewayThread
 from support.redis_server import RedisServer
 
+from gateway.http.responses import conversation_of
+
 KEY = "gw-responses-key-123456"
 OTHER_KEY = "gw-responses-other-654321"
 TOOLS = [{"type": "function", "name": "get_weather", "description": "The weather in a city",
@@ -198,9 +200,39 @@ def test_a_chain_continues_on_another_replica(fleet: list[GatewayThread]) -> Non
         input=[{"type": "function_call_output", "call_id": call.call_id, "output": "ok"}])
     assert second.output_text and second.model == first.model
     assert one.responses.retrieve(second.id).previous_response_id == first.id
+    third = one.responses.create(model="auto", previous_response_id=second.id, input="and?")
+    # the conversation rebuilt from Redis on replica one: every turn's input and output
+    chain, conversation, _ = fleet[0].call(conversation_of(fleet[0].gateway, third.id, "alice"))
+    assert chain == [first.id, second.id, third.id]
+    assert [i.get("type", "message") for i in conversation] == [
+        "message", *[o.type for o in first.output], "function_call_output",
+        *[o.type for o in second.output], "message", *[o.type for o in third.output]]
     two.responses.delete(first.id)
     with pytest.raises(openai.NotFoundError):
         one.responses.retrieve(first.id)
+    with pytest.raises(openai.BadRequestError) as broken:  # its chain lost its first turn
+        two.responses.create(model="auto", previous_response_id=third.id, input="more")
+    assert "earlier responses are gone" in broken.value.message
+
+
+def test_a_long_chain_stores_each_turn_once_and_stays_alive(client: openai.OpenAI,
+                                                            gw: GatewayThread) -> None:
+    """Each turn stores its own input and output only (linear bytes, not quadratic), and
+    storing a turn renews the earlier ones: this chain outlives documents_ttl_s (0.6 s)."""
+    documents = gw.gateway.store.documents
+    previous, sizes = None, []
+    for turn in range(12):
+        before = documents.size_bytes
+        made = client.responses.create(model="auto", input=f"turn {turn}: " + "x" * 2000,
+                                       previous_response_id=previous)  # type: ignore[arg-type]
+        sizes.append(documents.size_bytes - before)
+        previous = made.id
+        time.sleep(0.1)
+    assert max(sizes[1:]) < 1.5 * min(sizes[1:]), sizes  # a whole-history copy: 2 KB more each
+    _, conversation, _ = gw.call(conversation_of(gw.gateway, previous, "alice"))
+    assert sum(1 for i in conversation if i.get("role") == "user") == 12
+    listed = client.responses.input_items.list(previous)
+    assert len(listed.data) == 1  # its own input only
 
 
 def test_item_references_and_what_the_codex_cli_sends(client: openai.OpenAI) -> None:

@@ -95,9 +95,10 @@ def _text(body: Json, behavior: Behavior) -> str:
 def response(body: Json, model: str, behavior: Behavior, n: int) -> Json:
     output: list[Json] = [{"id": f"rs_up{n}", "type": "reasoning", "summary": []}]
     tools = body.get("tools") or []
-    if tools:
+    functions = [t for t in tools if t.get("type") == "function"]
+    if functions:
         output.append({"id": f"fc_up{n}", "type": "function_call", "status": "completed",
-                       "call_id": f"call_up{n}", "name": tools[0]["name"],
+                       "call_id": f"call_up{n}", "name": functions[0]["name"],
                        "arguments": '{"city": "Paris"}'})
     else:
         output.append({"id": f"msg_up{n}", "type": "message", "status": "completed",
@@ -156,14 +157,14 @@ def _pieces(text: str) -> Iterator[str]:
 def message(body: Json, model: str, behavior: Behavior, n: int) -> Json:
     content: list[Json] = [{"type": "thinking", "thinking": "Let me think.",
                             "signature": f"sig-up{n}"}]
-    tools = body.get("tools") or []
-    if tools:
-        content.append({"type": "tool_use", "id": f"toolu_up{n}", "name": tools[0]["name"],
+    custom = [t for t in body.get("tools") or () if t.get("type", "custom") == "custom"]
+    if custom:
+        content.append({"type": "tool_use", "id": f"toolu_up{n}", "name": custom[0]["name"],
                         "input": {"city": "Paris"}})
     else:
         content.append({"type": "text", "text": _text(body, behavior)})
     return {"id": f"msg_up{n}", "type": "message", "role": "assistant", "model": model,
-            "content": content, "stop_reason": "tool_use" if tools else "end_turn",
+            "content": content, "stop_reason": "tool_use" if custom else "end_turn",
             "stop_sequence": None, "usage": MESSAGE_USAGE}
 
 

@@ -42,6 +42,19 @@ async def _connected(store: RedisStore) -> None:
         await asyncio.sleep(0.02)
 
 
+async def test_touched_documents_live_on_and_count_as_the_newest() -> None:
+    clock = Clock(1000.0)
+    docs = Documents(max_bytes=3 * (200 + 10 + 100), clock=clock)
+    for key in ("resp_1", "resp_2", "resp_3"):
+        docs.keep(key, b"x" * 100, ttl_s=10)
+    clock.t += 8
+    await docs.put("resp_4", b"y" * 100, ttl_s=10, touch=["resp_1", "resp_unknown"])
+    assert await docs.get_many(["resp_1", "resp_2", "resp_3", "resp_4"]) == [
+        b"x" * 100, None, b"x" * 100, b"y" * 100]  # resp_2 was the oldest left: evicted
+    clock.t += 5
+    assert docs.find("resp_1") == b"x" * 100 and docs.find("resp_3") is None  # 13 s old
+
+
 async def test_the_byte_bound_is_what_the_documents_really_hold() -> None:
     # orjson's output keeps the buffer it grew: kept as it is, 16 MB counted were 70 MB held.
     docs = Documents(max_bytes=2_000_000)
@@ -71,6 +84,12 @@ async def test_redis_documents_are_shared_and_survive_an_outage_locally() -> Non
             assert await two.documents.get("resp_1") == b"doc"  # the other replica reads it
             assert await two.documents.delete("resp_1") is True
             assert await one.documents.get("resp_1") is None  # deleted for the fleet
+            # A chain's next turn renews the earlier ones; they are read back in one trip.
+            await one.documents.put("resp_a", b"a", ttl_s=5)
+            await two.documents.put("resp_b", b"b", ttl_s=600, touch=["resp_a", "resp_gone"])
+            assert await one._client.pttl("d:doc:resp_a") > 300_000
+            assert await one.documents.get_many(["resp_a", "resp_gone", "resp_b"]) == [
+                b"a", None, b"b"]
             await one.documents.put("resp_2", b"kept", ttl_s=60)
             server.stop()
             deadline = time.monotonic() + 5
