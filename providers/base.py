@@ -125,8 +125,9 @@ class NativeProvider(Provider, Protocol):
         ...
 
     def native_stream(self, api: str, body: Json, *, upstream_model: str,
-                      headers: Mapping[str, str] | None = None) -> AsyncGenerator[Json, None]:
-        """The events of a streaming answer of `api`, each its `data` JSON."""
+                      headers: Mapping[str, str] | None = None,
+                      ) -> AsyncGenerator[list[Json], None]:
+        """The events of a streaming answer of `api`, each its `data` JSON, a list per read."""
         ...
 
     async def count_tokens(self, body: Json, *, upstream_model: str,

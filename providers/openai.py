@@ -198,15 +198,17 @@ class OpenAIProvider:
         return self._events(self._post(body, upstream_model, stream=True), None)
 
     def native_stream(self, api: str, body: Json, *, upstream_model: str,
-                      headers: Mapping[str, str] | None = None) -> AsyncGenerator[Json, None]:
-        """The events of a streaming answer of `api`, each its `data` JSON (with its `type`)."""
+                      headers: Mapping[str, str] | None = None,
+                      ) -> AsyncGenerator[list[Json], None]:
+        """The events of a streaming answer of `api`, each its `data` JSON (with its `type`),
+        a list per read from the upstream: the events that arrived together go on together."""
         return self._events(self._native_post(api, body, upstream_model, stream=True,
                                               headers=headers), NATIVE_ENDS[api])
 
     async def _events(self, request: Any, ends: frozenset[str] | None,
-                      ) -> AsyncGenerator[Json, None]:
-        """The parsed `data` events of a stream: a chat stream's until `[DONE]`, a native
-        one's until an event whose type is in `ends`."""
+                      ) -> AsyncGenerator[Any, None]:
+        """The parsed `data` events of a stream: a chat stream's one by one until `[DONE]`, a
+        native one's a list per read until an event whose type is in `ends`."""
         with mapped_errors():
             resp = await request
         finished = False
@@ -234,6 +236,7 @@ class OpenAIProvider:
                     if not data:
                         break
                     buffer += data
+                    batch: list[Json] = []
                     while (cut := buffer.find(b"\n")) >= 0:
                         line, buffer = buffer[:cut].strip(), buffer[cut + 1:]
                         if not line.startswith(b"data:"):
@@ -245,12 +248,17 @@ class OpenAIProvider:
                             finished = True
                             return
                         chunk = _parse_chunk(payload, native=ends is not None)
-                        if ends is not None and chunk.get("type") in ends:
-                            finished = True
-                            yield chunk
-                            return
-                        yield chunk
                         deadline = loop.time() + self._idle_timeout_s
+                        if ends is None:
+                            yield chunk
+                            continue
+                        batch.append(chunk)
+                        if chunk.get("type") in ends:
+                            finished = True
+                            yield batch
+                            return
+                    if batch:
+                        yield batch
                     # A line that never ends must not fill memory.
                     if len(buffer) > _MAX_EVENT_BYTES:
                         raise UpstreamInvalid("upstream sent a stream line longer than 16 MiB")

@@ -65,23 +65,31 @@ async def answer(provider: Provider, native: Native, model: ModelConfig) -> tupl
 
 
 async def stream(provider: Provider, native: Native, model: ModelConfig,
-                 events: NativeEvents) -> AsyncGenerator[tuple[Json | None, bytes], None]:
-    """Each event's (chat chunk, bytes). The opening events' bytes wait for the first event
-    that says something of the answer, so that until then the Call may still fail over."""
+                 events: NativeEvents) -> AsyncGenerator[tuple[list[Json], bytes], None]:
+    """The chat chunks to measure and the bytes to send of each batch of events that
+    arrived together (one send for them all). The opening events' bytes wait for the first
+    event that says something of the answer, so that until then the Call may still fail
+    over."""
     upstream = cast(NativeProvider, provider).native_stream(
         cast(str, native.native), native.native_body, upstream_model=model.upstream_name,
         headers=native.native_headers)
     held: list[bytes] | None = []
     try:
-        async for event in upstream:
-            with _writable():
-                chunk, body = events.event(event)
-            if held is not None:
-                held.append(body)
-                if event.get("type") in OPENING:
-                    continue
-                body, held = b"".join(held), None
-            yield chunk, body
+        async for batch in upstream:
+            chunks: list[Json] = []
+            bodies: list[bytes] = held if held is not None else []
+            opening = True
+            for event in batch:
+                with _writable():
+                    chunk, body = events.event(event)
+                if chunk is not None:
+                    chunks.append(chunk)
+                bodies.append(body)
+                opening = opening and event.get("type") in OPENING
+            if held is not None and opening:
+                continue
+            held = None
+            yield chunks, b"".join(bodies)
     finally:
         await upstream.aclose()
 

@@ -341,8 +341,8 @@ class Call:
             chunk = first
             while True:
                 if relayed is not None:
-                    view, body = chunk
-                    if view is not None:
+                    views, body = chunk
+                    for view in views:
                         tally.add(view)
                 else:
                     chunk["model"] = name

@@ -32,6 +32,8 @@ def upstream() -> Iterator[NativeUpstream]:
         "up-garbage": Behavior(mode="invalid_json"),
         "up-opening-drop": Behavior(mode="opening_drop"),
         "up-drop": Behavior(mode="drop"),
+        "up-error-event": Behavior(mode="error_event"),
+        "up-no-end": Behavior(mode="no_end"),
     }).start()
     yield server
     server.stop()
@@ -51,6 +53,8 @@ models:
   nat-garbage: {{provider: up, upstream_name: up-garbage}}
   nat-opening-drop: {{provider: up, upstream_name: up-opening-drop}}
   nat-drop: {{provider: up, upstream_name: up-drop}}
+  nat-error-event: {{provider: up, upstream_name: up-error-event}}
+  nat-no-end: {{provider: up, upstream_name: up-no-end}}
   chat-only: {{provider: plain, upstream_name: plain-model}}
 routes:
   auto: {{candidates: [nat], {off}}}
@@ -58,6 +62,8 @@ routes:
   garbage: {{candidates: [nat-garbage, chat-only], {off}}}
   opening: {{candidates: [nat-opening-drop, chat-only], {off}}}
   broken: {{candidates: [nat-drop], {off}}}
+  error-event: {{candidates: [nat-error-event], {off}}}
+  no-end: {{candidates: [nat-no-end], {off}}}
 """
 
 
@@ -223,16 +229,20 @@ def sse_types(gw: GatewayThread, path: str, body: dict[str, Any]) -> list[str]:
     return [orjson.loads(line[5:])["type"] for line in lines]
 
 
+@pytest.mark.parametrize(("route", "model"), [("broken", "nat-drop"),
+                                              ("error-event", "nat-error-event"),
+                                              ("no-end", "nat-no-end")])
 def test_a_break_after_the_first_byte_ends_in_the_dialects_error(
-        gw: GatewayThread, upstream: NativeUpstream) -> None:
-    kinds = sse_types(gw, "/v1/responses", {"model": "broken", "input": "hi", "stream": True})
+        gw: GatewayThread, upstream: NativeUpstream, route: str, model: str) -> None:
+    kinds = sse_types(gw, "/v1/responses", {"model": route, "input": "hi", "stream": True})
     assert kinds[0] == "response.created" and kinds[-1] == "response.failed"
-    kinds = sse_types(gw, "/v1/messages", {"model": "broken", "max_tokens": 20, "stream": True,
+    assert "response.completed" not in kinds
+    kinds = sse_types(gw, "/v1/messages", {"model": route, "max_tokens": 20, "stream": True,
                                            "messages": [{"role": "user", "content": "hi"}]})
-    assert kinds[0] == "message_start" and kinds[-1] == "error"
+    assert kinds[0] == "message_start" and kinds[-1] == "error" and "message_stop" not in kinds
     assert upstream.requests[-1].headers["anthropic-version"] == "2023-06-01"  # none was sent
     gw.settle()
-    assert gw.gateway.stats.counters("broken", "nat-drop").failures >= 2
+    assert gw.gateway.stats.counters(route, model).failures >= 2
 
 
 def test_chat_to_the_same_provider_stays_chat(gw: GatewayThread, upstream: NativeUpstream,

@@ -5,7 +5,8 @@ Its answers carry what only a native answer has: a reasoning item (Responses), a
 block with its signature (Messages), the upstream's own ids. A model's `Behavior` applies:
 error_rate/status, delay_s, mode "invalid_json" (non-stream), "drop" (stream: the connection
 closes after the opening events and two more), "opening_drop" (stream: it closes right after
-the opening events, before anything of the answer).
+the opening events, before anything of the answer), "error_event" (stream: an error event
+after the opening events and two more), "no_end" (stream: [DONE] instead of the last event).
 """
 
 from __future__ import annotations
@@ -80,6 +81,16 @@ class NativeUpstream(FakeUpstream):
                 assert request.transport is not None
                 request.transport.abort()
                 return resp
+            if behavior.mode == "error_event" and i == opening + 2:
+                error = {"type": "error", "error": {"type": "overloaded_error",
+                                                    "message": "fake overload"}} if messages \
+                    else {"type": "error", "code": "server_error", "message": "fake overload"}
+                await asyncio.sleep(0.05)  # in a read of its own, after the first byte
+                await resp.write(b"event: error\ndata: " + orjson.dumps(error) + b"\n\n")
+                return resp
+            if behavior.mode == "no_end" and i == len(events) - 1:
+                await resp.write(b"data: [DONE]\n\n")  # as some proxies end streams
+                break
             await resp.write(b"event: " + event["type"].encode() + b"\ndata: " +
                              orjson.dumps(event) + b"\n\n")
         await resp.write_eof()
