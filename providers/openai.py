@@ -205,6 +205,17 @@ class OpenAIProvider:
         return self._events(self._native_post(api, body, upstream_model, stream=True,
                                               headers=headers), NATIVE_ENDS[api])
 
+    async def _read(self, resp: aiohttp.ClientResponse, deadline: float, end: float) -> bytes:
+        """What the stream sent next, by `deadline` (the next event's, or the stream's `end`)."""
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await resp.content.readany()
+        except TimeoutError:
+            if asyncio.get_running_loop().time() < end:
+                raise
+            raise UpstreamTimeout(f"upstream stream ran past stream_timeout_s "
+                                  f"({self._stream_timeout_s:g} s)") from None
+
     async def _events(self, request: Any, ends: frozenset[str] | None,
                       ) -> AsyncGenerator[Any, None]:
         """The parsed `data` events of a stream: a chat stream's one by one until `[DONE]`, a
@@ -225,14 +236,7 @@ class OpenAIProvider:
                 end = began + (self._stream_timeout_s or math.inf)
                 deadline = began + self._timeout_s
                 while True:
-                    try:
-                        async with asyncio.timeout_at(min(deadline, end)):
-                            data = await resp.content.readany()
-                    except TimeoutError:
-                        if loop.time() < end:
-                            raise
-                        raise UpstreamTimeout(f"upstream stream ran past stream_timeout_s "
-                                              f"({self._stream_timeout_s:g} s)") from None
+                    data = await self._read(resp, min(deadline, end), end)
                     if not data:
                         break
                     buffer += data
