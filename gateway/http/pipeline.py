@@ -335,7 +335,8 @@ class Call:
         tally = StreamTally()
         broken = False
         name = model.name
-        events = self.dialect.events(name)
+        # A native stream's own events object; creating the dialect's would replace it.
+        events: Any = relayed if relayed is not None else self.dialect.events(name)
         strip = self.strip_usage
         try:
             chunk = first
@@ -357,7 +358,7 @@ class Call:
                 except StopAsyncIteration:
                     break
             tally.done = True
-            body = events.end() if relayed is None else b""
+            body = b"" if relayed is not None else events.end()
             if self.dialect.keeps:
                 await self.dialect.keep()
             guard.complete()
@@ -367,7 +368,7 @@ class Call:
             error = stream_failed(self.gateway.redact(exc.message))
             guard.complete()
             await send({"type": "http.response.body",
-                        "body": (relayed or events).failed(error)})
+                        "body": events.failed(error)})
             self.gateway.stats.counters(self.plan.route_name, name).failures += 1
         finally:
             await chunks.aclose()

@@ -41,6 +41,7 @@ def upstream() -> Iterator[NativeUpstream]:
 
 def config(url: str) -> str:
     off = "decay: {half_life_s: null}"
+    first = f"{off}, confidence_floor: 0.99"  # the fallback, the first candidate, goes first
     return f"""
 server: {{api_keys: ["{KEY}"]}}
 providers:
@@ -58,9 +59,9 @@ models:
   chat-only: {{provider: plain, upstream_name: plain-model}}
 routes:
   auto: {{candidates: [nat], {off}}}
-  down: {{candidates: [nat-down, chat-only], {off}}}
-  garbage: {{candidates: [nat-garbage, chat-only], {off}}}
-  opening: {{candidates: [nat-opening-drop, chat-only], {off}}}
+  down: {{candidates: [nat-down, chat-only], {first}}}
+  garbage: {{candidates: [nat-garbage, chat-only], {first}}}
+  opening: {{candidates: [nat-opening-drop, chat-only], {first}}}
   broken: {{candidates: [nat-drop], {off}}}
   error-event: {{candidates: [nat-error-event], {off}}}
   no-end: {{candidates: [nat-no-end], {off}}}
@@ -130,6 +131,11 @@ def test_a_responses_stream_is_relayed_event_for_event(
     assert final.output_text == "Hello from the fake upstream."
     assert last_seen(upstream).body["stream"] is True
     assert strength(gw, "auto", "nat") == pytest.approx(before + 1)
+    kept = oa.responses.retrieve(final.id)  # kept as it streamed, under the upstream's id
+    assert kept.output_text == final.output_text and kept.model == "nat"
+    oa.responses.create(model="auto", input="and?", previous_response_id=final.id)
+    assert [i.get("type", "message") for i in last_seen(upstream).body["input"]] == [
+        "message", "reasoning", "message", "message"]
 
 
 def test_a_stored_chain_is_sent_whole_and_kept_under_the_upstreams_ids(
