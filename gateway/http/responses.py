@@ -71,11 +71,13 @@ class ResponsesDialect:
 
     def native_answer(self, data: Json, model: str) -> tuple[Json, bytes]:
         data["model"] = model
+        data["previous_response_id"] = self._request.get("previous_response_id")
         self.response = data  # kept under the upstream's id
         return responses_view(data), orjson.dumps(data)
 
     def native_events(self, model: str) -> ResponsesStream:
-        self._events = ResponsesStream(model)
+        self._events = ResponsesStream(
+            model, previous_response_id=self._request.get("previous_response_id"))
         return self._events
 
     async def keep(self) -> None:
@@ -142,7 +144,7 @@ async def create(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def conversation_of(gateway: Generation, previous: object,
-                 caller: str) -> tuple[list[str], list[Json], str]:
+                          caller: str) -> tuple[list[str], list[Json], str]:
     """For a request continuing `previous`: the chain's response ids (oldest first, ending
     with `previous`), the conversation so far (each turn's input and output), and the model
     that answered the last turn."""

@@ -2,8 +2,9 @@
 
 They reach the client as they came, with only `model` set to the configured name (a
 response's, a message's, and in a stream the events that carry the whole response or
-message). Each is also read into the chat answer the pipeline measures, so a native answer is
-checked, scored and costed like a translated one:
+message), and a response's `previous_response_id` set to what the client sent (the gateway
+sent the chain whole instead). Each is also read into the chat answer the pipeline measures,
+so a native answer is checked, scored and costed like a translated one:
 
     Responses: output_text parts -> content, function_call items -> tool_calls,
                status completed / incomplete (max_output_tokens, content_filter) / failed
@@ -183,8 +184,9 @@ class ResponsesStream:
     """One native Responses stream: each event's bytes, and the chat chunk it amounts to.
     `response` is the latest whole response an event carried (the final one at the end)."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, *, previous_response_id: object = None) -> None:
         self.model = model
+        self.previous_response_id = previous_response_id  # the chain the gateway sent whole
         self.response: Json | None = None
         self._calls: dict[object, int] = {}  # output_index -> tool-call index
         self._seq = -1
@@ -212,6 +214,7 @@ class ResponsesStream:
         elif kind in _RESPONSE_EVENTS and isinstance(event.get("response"), dict):
             response = self.response = event["response"]
             response["model"] = self.model
+            response["previous_response_id"] = self.previous_response_id
             if kind in _RESPONSE_ENDS:
                 chunk = _end(_response_finish(response, bool(self._calls)),
                              responses_usage(response.get("usage")))

@@ -133,7 +133,8 @@ def test_a_responses_stream_is_relayed_event_for_event(
     assert strength(gw, "auto", "nat") == pytest.approx(before + 1)
     kept = oa.responses.retrieve(final.id)  # kept as it streamed, under the upstream's id
     assert kept.output_text == final.output_text and kept.model == "nat"
-    oa.responses.create(model="auto", input="and?", previous_response_id=final.id)
+    with oa.responses.stream(model="auto", input="and?", previous_response_id=final.id) as s:
+        assert s.get_final_response().previous_response_id == final.id
     assert [i.get("type", "message") for i in last_seen(upstream).body["input"]] == [
         "message", "reasoning", "message", "message"]
 
@@ -149,7 +150,9 @@ def test_a_stored_chain_is_sent_whole_and_kept_under_the_upstreams_ids(
                      ("message", "user")]
     assert body["input"][1]["id"] == first.output[0].id  # the upstream finds it by its id
     assert all("id" not in item for i, item in enumerate(body["input"]) if i != 1)
-    assert oa.responses.retrieve(second.id).model == "nat"
+    kept = oa.responses.retrieve(second.id)
+    assert kept.model == "nat" and kept.previous_response_id == first.id
+    assert second.previous_response_id == first.id
     assert second.id != first.id
 
 
