@@ -327,7 +327,7 @@ class Call:
                      first: Any, chunks: Any, ttft_s: float,
                      relayed: NativeEvents | None) -> None:
         """Send a stream on: chat chunks written in the dialect, or (`relayed`) a native
-        stream's (chunk to measure, bytes) pairs as they came."""
+        stream's batches of events as they came, each (the chat chunks to measure, bytes)."""
         headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"),
                    (b"x-accel-buffering", b"no"), *self._headers(model)]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -348,7 +348,7 @@ class Call:
                 else:
                     chunk["model"] = name
                     tally.add(chunk)
-                    # not the usage chunk the gateway asked for, not the client
+                    # The usage chunk the gateway asked for, not the client, is kept from it.
                     body = b"" if strip and not chunk.get("choices") and "usage" in chunk \
                         else _written(events.chunk, chunk)
                 if body:
