@@ -63,7 +63,11 @@ class Dialect(Protocol):
 class Native(Dialect, Protocol):
     """A dialect whose requests an upstream that speaks its API gets untranslated."""
 
-    native_body: dict[str, Any]  # the request as that API takes it
+    @property
+    def native_body(self) -> dict[str, Any]:
+        """The request as that API takes it."""
+        ...
+
     native_headers: dict[str, str]  # the client's headers that API needs (anthropic-beta)
 
     def native_answer(self, data: dict[str, Any], model: str) -> tuple[dict[str, Any], bytes]:

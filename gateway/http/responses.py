@@ -15,6 +15,7 @@ upstream's own id, goes back as it is.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import orjson
@@ -55,7 +56,14 @@ class ResponsesDialect:
         self.response: Json | None = None
         self._events: ResponsesEvents | ResponsesStream | None = None
         self._namespaces = requests.namespaces(request)
-        self.native_body = responses_body(request, conversation, expanded=expanded)
+        self._conversation = conversation
+        self._expanded = expanded
+
+    @functools.cached_property
+    def native_body(self) -> Json:
+        """The request for an upstream that speaks the Responses API, built only when one is
+        tried (a chain's expansion copies every item)."""
+        return responses_body(self._request, self._conversation, expanded=self._expanded)
 
     def _skeleton(self, model: str) -> Json:
         return answers.skeleton(self._request, response_id=self.id, model=model,

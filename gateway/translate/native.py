@@ -173,6 +173,14 @@ def _tool_delta(index: int, arguments: object, call_id: object = None,
     return _delta({"tool_calls": [call]})
 
 
+def _call_started(calls: dict[object, int], key: object, call_id: object, name: object,
+                  arguments: object) -> Json:
+    """The chunk that opens a tool call, numbered in the order the calls came; `key` is where
+    the API's later deltas say they belong (an output index, a content block index)."""
+    index = calls[key] = len(calls)
+    return _tool_delta(index, arguments, call_id, name)
+
+
 def _end(finish: str, usage: Json | None) -> Json:
     chunk: Json = {"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
     if usage is not None:
@@ -206,9 +214,8 @@ class ResponsesStream:
         elif kind == "response.output_item.added":
             item = _dict(event.get("item"))
             if item.get("type") == "function_call":
-                index = self._calls[event.get("output_index")] = len(self._calls)
-                chunk = _tool_delta(index, item.get("arguments") or "", item.get("call_id"),
-                                    item.get("name"))
+                chunk = _call_started(self._calls, event.get("output_index"), item.get("call_id"),
+                                      item.get("name"), item.get("arguments") or "")
         elif kind == "response.refusal.delta":
             chunk = _delta({"refusal": event.get("delta")})
         elif kind in _RESPONSE_EVENTS and isinstance(event.get("response"), dict):
@@ -252,8 +259,8 @@ class MessagesStream:
         elif kind == "content_block_start":
             block = _dict(event.get("content_block"))
             if block.get("type") == "tool_use":
-                index = self._calls[event.get("index")] = len(self._calls)
-                chunk = _tool_delta(index, "", block.get("id"), block.get("name"))
+                chunk = _call_started(self._calls, event.get("index"), block.get("id"),
+                                      block.get("name"), "")
         elif kind == "message_start" and isinstance(event.get("message"), dict):
             message = event["message"]
             message["model"] = self.model
