@@ -204,7 +204,10 @@ class SentinelSet(_Topology):
             len(self.sentinel(i).execute_command("SENTINEL", "SENTINELS", self.MASTER)) == others
             and len(self.sentinel(i).execute_command("SENTINEL", "REPLICAS", self.MASTER))
             == len(self.replicas)
-            for i in range(len(self.ports))), "sentinels see each other and the replicas")
+            for i in range(len(self.ports))), "sentinels see each other and the replicas",
+            # Sentinels find replicas by INFO every 10 s; on a loaded machine (CI, 09fb5a9)
+            # 30 s once fell short.
+            timeout_s=60.0)
         return self
 
     def master_port(self) -> int:
