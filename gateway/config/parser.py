@@ -288,7 +288,9 @@ class _Parser:
             "class_prior_strength": number(0), "direct_weight": number(0, 1),
             "caller_share": number(0, 1, strict_lo=True),
             "caller_window_s": number(0, strict_lo=True),
-            "feedback_weight": number(0, 100), "feedback_window_s": number(0, strict_lo=True)}))
+            "feedback_weight": number(0, 100), "feedback_window_s": number(0, strict_lo=True),
+            "change_shift": number(0, 0.5, strict_lo=True),
+            "change_threshold": optional(number(0, strict_lo=True))}))
         f.pop("candidates", None)
         f.pop("fallback", None)
         return RouteConfig(name=name, candidates=candidates, fallback=fallback, **f)

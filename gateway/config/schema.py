@@ -186,6 +186,11 @@ class LearningConfig:
     # POST /v1/feedback: a score counts as this many answers, within this long of the decision.
     feedback_weight: float = 1.0
     feedback_window_s: float = 3600.0
+    # A model whose answers stop fitting its posterior restarts from its prior plus the answers
+    # since the change (policies.change): a CUSUM for a shift of change_shift in its mean
+    # reward that fires at change_threshold; None: no detection, decay alone.
+    change_shift: float = defaults.CHANGE_SHIFT
+    change_threshold: float | None = defaults.CHANGE_THRESHOLD
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ def snapshot(gateway: Generation) -> dict[str, Any]:
                 "selections": counters.selections, "share": round(share.get(model, 0.0), 4),
                 "failover_attempts": counters.failover_attempts, "answers": counters.answers,
                 "failures": counters.failures, "invalid": counters.invalid,
+                "changes": counters.changes,
                 "circuit": gateway.live.availability.describe(name, model, now=now),
                 "shadow": model not in live,
                 "tokens": {"prompt": counters.prompt_tokens,

@@ -28,7 +28,7 @@ from gateway.routing.context import Classifier
 from gateway.routing.costs import CostModel
 from gateway.routing.objective import Objectives
 from gateway.store import Store, Update, cell, scopes
-from policies import defaults
+from policies import change, defaults
 from policies.reward import reward
 
 log = logging.getLogger("bayesgate.learning")
@@ -50,6 +50,7 @@ class Learner:
         self._clock = clock
         self._retries = RetryDetector(config, store, beliefs, clock=clock)
         self._share = CallerShare()
+        self._changes: dict[tuple[str, str], change.Cusum] = {}  # (route, model)
         self._classes = {name: Classifier(route.classes).names
                          for name, route in config.routes.items()}
         self._queue: asyncio.Queue[Exchange] = asyncio.Queue(max_queue)
@@ -191,21 +192,54 @@ class Learner:
         prior = self._beliefs.prior(route.name, model)
         initial = self._initial(route, model)
         now = self._clock()
+        changed = self._changed(route, model, score, weight, now)
         for scope in scopes(route.name, cls):
+            if changed and scope == route.name:
+                continue  # the answer is in the kept segment
             half = self._beliefs.half_life(route, now, cls if scope != route.name else "")
             self._store.record(Update.observation(
                 scope, model, score, prior=prior, half_life_s=half,
                 max_strength=route.max_strength, weight=weight,
                 initial=initial if scope == route.name else None))
 
-    def forget(self, route_name: str, model: str) -> None:
-        """Reset a model's posterior on a route (and its classes) to its prior after an outage
-        ended. Idempotent across the fleet: replicas whose breakers close on the same recovery
-        (within the breaker's cool-down) reset it once, not once each."""
+    def _changed(self, route: RouteConfig, model: str, score: float, weight: float,
+                 now: float) -> bool:
+        """Watch the model's answers on the route for a change (policies.change). On one, its
+        posterior restarts from its prior plus the answers since the change, this one
+        included, and its classes' from their priors."""
+        settings = route.learning
+        if settings.change_threshold is None or weight <= 0:
+            return False
+        key = (route.name, model)
+        mean = self._beliefs.posterior(route, model, now=now).mean
+        state, found = change.observe(self._changes.get(key, change.Cusum()), mean, score,
+                                      shift=settings.change_shift,
+                                      threshold=settings.change_threshold, weight=weight)
+        self._changes[key] = state
+        if found is None:
+            return False
+        self._stats.counters(route.name, model).changes += 1
+        self.forget(route.name, model, since=now)
+        self._store.record(Update(
+            route.name, model, found.reward, found.weight - found.reward,
+            self._beliefs.prior(route.name, model), self._beliefs.half_life(route, now),
+            max_strength=route.max_strength))
+        log.info("%s on route %s changed for the %s: its posterior restarts from its last "
+                 "%.0f answers (mean reward %.2f, %.2f before)", model, route.name,
+                 "better" if found.up else "worse", found.weight,
+                 found.reward / found.weight, mean)
+        return True
+
+    def forget(self, route_name: str, model: str, *, since: float | None = None) -> None:
+        """Reset a model's posterior on a route (and its classes) to its prior: after an
+        outage ended, or (`since` now) a change. Idempotent across the fleet: replicas whose
+        breakers close on the same recovery (within the breaker's cool-down) reset it once,
+        not once each."""
         route = self._config.routes[route_name]
         prior = self._beliefs.prior(route_name, model)
         now = self._clock()
-        since = now - route.breaker.cooldown_s
+        if since is None:
+            since = now - route.breaker.cooldown_s
         for cls in ("", *self._classes[route_name]):
             scope = cell(route_name, cls) if cls else route_name
             self._store.record(Update(scope, model, 0.0, 0.0, prior,

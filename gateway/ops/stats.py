@@ -16,6 +16,7 @@ class ModelCounters:
     answers: int = 0
     failures: int = 0
     invalid: int = 0
+    changes: int = 0  # times this replica's learner saw the model change (policies.change)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0

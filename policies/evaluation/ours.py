@@ -1,7 +1,8 @@
 """Our policy as one gateway replica runs it: posteriors decayed and updated by
 `policies.posterior` at the route's request-based half-life (`policies.traffic`), priors raised
 to the route's level, cold starts from the family's evidence, request classes backed off to the
-route, breakers from `policies.breaker`, token meters for the expected cost, and the choice by
+route, a change detector per model (`policies.change`) as the gateway's learner runs it,
+breakers from `policies.breaker`, token meters for the expected cost, and the choice by
 `policies.thompson.ThompsonSampling`, the gateway's Policy."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from policies import breaker, defaults
+from policies import breaker, change, defaults
 from policies.cost import TokenMeter, request_cost
 from policies.evaluation.agents import Observation, Request
 from policies.evaluation.world import Route
@@ -23,6 +24,7 @@ from policies.posterior import (
     observe,
     on_route_scale,
     route_level,
+    updated,
 )
 from policies.priors import cold_start, family_prior
 from policies.reward import Outcome, reward
@@ -49,6 +51,8 @@ class Bayesgate:
     cells: dict[tuple[str, str], Posterior] = field(default_factory=dict)
     rate: RequestRate = field(default_factory=RequestRate)
     class_rates: dict[str, RequestRate] = field(default_factory=dict)
+    changes: dict[str, change.Cusum] = field(default_factory=dict)
+    changed: list[tuple[int, str]] = field(default_factory=list)  # (request, model) of each
     policy: ThompsonSampling | None = None
     pacer: Pacer | None = None  # the route's budget, paced as the gateway paces it
     guard: LatencyGuard | None = None  # the route's latency objective
@@ -151,8 +155,9 @@ class Bayesgate:
         r = reward(Outcome(valid=obs.valid, latency_ms=obs.latency_ms), route.reward) \
             if obs.ok else 0.0
         half = self.half_life(now)
-        self.posts[n] = observe(self.posts[n], r, prior=self.priors[n], now=now,
-                                half_life_s=half, max_strength=route.max_strength)
+        if not self._changed(req, n, r, half):
+            self.posts[n] = observe(self.posts[n], r, prior=self.priors[n], now=now,
+                                    half_life_s=half, max_strength=route.max_strength)
         kind = req.kind if self.classes else ""
         if kind:  # both levels learn from every answer, as the gateway's learner does
             cell = self.cells.get((kind, n)) or Posterior.from_prior(self.priors[n], now=now)
@@ -163,6 +168,26 @@ class Bayesgate:
         if obs.ok:
             self.meters[n] = self.meters[n].observed(input_tokens=obs.input_tokens,
                                                      output_tokens=obs.output_tokens)
+
+    def _changed(self, req: Request, n: str, r: float, half: float | None) -> bool:
+        """As the gateway's learner: a change restarts the model from its prior plus the
+        answers since (this one included), and its classes from their priors."""
+        route, now = self.route, req.now
+        if self.today or route.change_threshold is None:
+            return False
+        mean = decayed(self.posts[n], self.priors[n], now=now, half_life_s=half).mean
+        self.changes[n], found = change.observe(
+            self.changes.get(n, change.Cusum()), mean, r, shift=route.change_shift,
+            threshold=route.change_threshold)
+        if found is None:
+            return False
+        self.posts[n] = updated(None, found.reward, found.weight - found.reward,
+                                prior=self.priors[n], now=now, half_life_s=half,
+                                max_strength=route.max_strength)
+        for key in [k for k in self.cells if k[1] == n]:
+            del self.cells[key]
+        self.changed.append((req.index, n))
+        return True
 
     def _objective(self, obs: Observation, now: float) -> None:
         """What the budget and the latency objective learn from an attempt."""

@@ -85,6 +85,8 @@ class Route:
     # None: the route's first candidate, as in the gateway's config
     fallback: str | None = None
     class_prior_strength: float = defaults.CLASS_PRIOR_STRENGTH
+    change_shift: float = defaults.CHANGE_SHIFT
+    change_threshold: float | None = defaults.CHANGE_THRESHOLD  # None: no change detection
     reward: RewardConfig = field(default_factory=lambda: defaults.REWARD)
     breaker: breaker.BreakerConfig = field(default_factory=lambda: defaults.BREAKER)
     # A value per good answer, a budget, a latency objective; None: cost_weight alone.

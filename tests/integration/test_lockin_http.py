@@ -40,9 +40,11 @@ def setup(tmp_path: Path) -> Iterator[tuple[GatewayThread, Path]]:
     gw.stop()
 
 
-def _serve(http: httpx.Client, n: int) -> list[str]:
+def _serve(http: httpx.Client, n: int, *, first: int = 0) -> list[str]:
+    """n requests, each a new question (the same one again would be a client retry, which
+    corrects the earlier answer's model: not what this test measures)."""
     models = []
-    for i in range(n):
+    for i in range(first, first + n):
         r = http.post("/v1/chat/completions", json={
             "model": "auto", "messages": [{"role": "user", "content": f"question {i}"}]})
         assert r.status_code == 200, r.text
@@ -59,8 +61,12 @@ def test_after_the_best_model_degrades_the_route_finds_the_runner_up(
         gw.settle()
         path.write_text(CONFIG % "0.60", encoding="utf-8")
         assert gw.call(gw.gateway.live.reloader.reload()) is True
-        after = _serve(http, PHASE)
-        decay = http.get("/stats").json()["routes"]["auto"]["decay"]
+        after = _serve(http, PHASE, first=len(before))
+        gw.settle()
+        route = http.get("/stats").json()["routes"]["auto"]
+        decay = route["decay"]
+    # The learner saw m0 change: its posterior restarted from its answers since.
+    assert route["models"]["m0"]["changes"] >= 1, route["models"]["m0"]
     # Requests back to back: evidence lasts 200 requests, seconds here, not the 1800 s ceiling.
     assert decay["request_rate"] > 1 and decay["half_life_requests"] == 200
     assert 0 < decay["half_life_s"] < 1800

@@ -85,10 +85,21 @@ def test_the_shipped_config_is_valid() -> None:
      "providers.sim.native: only an openai provider passes requests on untranslated"),
     (BASE.replace("{type: simulated}", "{type: openai, native: [responses, chat]}"),
      "providers.sim.native[1]: expected one of responses, messages, got 'chat'"),
+    (BASE.replace("[a, b]}", "[a, b], learning: {change_threshold: 0}}"),
+     "routes.auto.learning.change_threshold: must be greater than 0, got 0"),
+    (BASE.replace("[a, b]}", "[a, b], learning: {change_shift: 0.7}}"),
+     "routes.auto.learning.change_shift: must be at most 0.5, got 0.7"),
 ])
 def test_error_messages(text: str, expected: str) -> None:
     errors = errors_of(text)
     assert any(e.startswith(expected) for e in errors), errors
+
+
+def test_change_detection_is_on_by_default_and_can_be_turned_off() -> None:
+    learning = loads(BASE, env={}).routes["auto"].learning
+    assert (learning.change_shift, learning.change_threshold) == (0.2, 6.0)
+    off = loads(BASE.replace("[a, b]}", "[a, b], learning: {change_threshold: null}}"), env={})
+    assert off.routes["auto"].learning.change_threshold is None
 
 
 def test_native_apis() -> None:

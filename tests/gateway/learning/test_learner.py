@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -156,6 +157,52 @@ async def test_forget_resets_to_the_models_prior() -> None:
     post = store.snapshot("auto")["b"]
     assert (post.alpha, post.beta) == (pytest.approx(3.0), pytest.approx(2.0))
     assert store.observations("auto", "b") == 5  # a reset is not an observation
+
+
+async def test_a_model_that_changes_restarts_from_its_answers_since(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="bayesgate.learning")
+    learner, store, stats, _ = make()
+    for _ in range(40):
+        learner.submit(ok("solo", "c", cls="code"))
+    await learner.drain()
+    assert store.snapshot("solo")["c"].mean > 0.9
+    failures = 0
+    while not stats.counters("solo", "c").changes:
+        learner.submit(measure.failed("solo", "c", elapsed_s=1.0, cls="code"))
+        await learner.drain()
+        failures += 1
+        assert failures < 10, store.snapshot("solo")["c"]
+    # The prior plus the answers since the change (all failed); the class cell from its prior,
+    # plus the answer that showed the change.
+    post = store.snapshot("solo")["c"]
+    assert (post.alpha, post.beta) == (pytest.approx(1.0), pytest.approx(1.0 + failures))
+    cell = store.snapshot("solo#code")["c"]
+    assert (cell.alpha, cell.beta) == (pytest.approx(1.0), pytest.approx(2.0))
+    assert store.observations("solo", "c") == 40 + failures  # each answer counted once
+    assert stats.counters("solo", "c").changes == 1
+    assert "c on route solo changed for the worse" in caplog.text
+    for _ in range(30):  # a model that stays bad is not "changed" again
+        learner.submit(measure.failed("solo", "c", elapsed_s=1.0))
+    await learner.drain()
+    assert stats.counters("solo", "c").changes == 1
+
+
+async def test_change_detection_can_be_turned_off() -> None:
+    config = loads(CONFIG.replace("solo: {candidates: [c],",
+                                  "solo: {candidates: [c], learning: {change_threshold: null},"),
+                   env={})
+    assert config.routes["solo"].learning.change_threshold is None
+    store, stats = MemoryStore(clock=lambda: NOW), Stats()
+    learner = Learner(config, store, Beliefs(config, store), CostModel(config.models, {}),
+                      stats, clock=lambda: NOW)
+    for _ in range(40):
+        learner.submit(ok("solo", "c"))
+    for _ in range(20):
+        learner.submit(measure.failed("solo", "c", elapsed_s=1.0))
+    await learner.drain()
+    post = store.snapshot("solo")["c"]
+    assert post.alpha + post.beta == pytest.approx(62.0) and not stats.counters("solo", "c").changes
 
 
 async def test_the_same_conversation_again_corrects_the_earlier_answer() -> None:
