@@ -133,7 +133,7 @@ class Learner:
                                        now=self._clock())
             if weight <= 0:
                 continue
-            self._record(route, exchange.cls, exchange.model, score, weight)
+            self._record(route, exchange.cls, exchange.model, score, weight, watch=True)
             if exchange.messages is not None and route.retry_window_s > 0:
                 checks.append((name, exchange, score))
         if exchange.request is not None:
@@ -186,13 +186,14 @@ class Learner:
         self._observe(route.name, model, score, None)
 
     def _record(self, route: RouteConfig, cls: str, model: str, score: float,
-                weight: float) -> None:
+                weight: float, *, watch: bool = False) -> None:
         """One scored answer, at `weight`, on the route level and the class's cell (a model
-        new to the route starts from its cold start there; a class cell from the prior)."""
+        new to the route starts from its cold start there; a class cell from the prior).
+        `watch`: an answer that may show the model changed (see _changed)."""
         prior = self._beliefs.prior(route.name, model)
         initial = self._initial(route, model)
         now = self._clock()
-        changed = self._changed(route, model, score, weight, now)
+        changed = watch and self._changed(route, model, score, weight, now)
         for scope in scopes(route.name, cls):
             if changed and scope == route.name:
                 continue  # the answer is in the kept segment
@@ -206,15 +207,17 @@ class Learner:
                  now: float) -> bool:
         """Watch the model's answers on the route for a change (policies.change). On one, its
         posterior restarts from its prior plus the answers since the change, this one
-        included, and its classes' from their priors."""
+        included, and its classes' from their priors. Only answers that count in full are
+        watched: a reset drops all the evidence, so the channels whose weight is bounded
+        (direct requests, explicit feedback, a caller past its share) must not trigger one."""
         settings = route.learning
-        if settings.change_threshold is None or weight <= 0:
+        if settings.change_threshold is None or weight < 1.0:
             return False
         key = (route.name, model)
         mean = self._beliefs.posterior(route, model, now=now).mean
         state, found = change.observe(self._changes.get(key, change.Cusum()), mean, score,
                                       shift=settings.change_shift,
-                                      threshold=settings.change_threshold, weight=weight)
+                                      threshold=settings.change_threshold)
         self._changes[key] = state
         if found is None:
             return False

@@ -133,8 +133,11 @@ class _Scraped(Collector):
         promotion = GaugeMetricFamily("bayesgate_shadow_promotion_probability", "Probability "
                                       "that the shadow candidate beats the route's best live "
                                       "model.", labels=["route", "model"])
+        changes = CounterMetricFamily("bayesgate_model_changes", "Times this replica's learner "
+                                      "saw the model change and restarted its posterior.",
+                                      labels=["route", "model"])
         families = [selections, mean, circuit, shadow, dropped, promotion, errors, lag, tokens,
-                    cost]
+                    cost, changes]
         if self.now is None:  # describe-time or a stray collect: families without samples
             yield from families
             yield from _classes({})
@@ -147,6 +150,7 @@ class _Scraped(Collector):
             for model, m in data["models"].items():
                 selections.add_metric([route, model], float(m["selections"]))
                 mean.add_metric([route, model], float(m["mean"]))
+                changes.add_metric([route, model], float(m.get("changes", 0)))
                 circuits[model] = str(m.get("circuit", "closed"))
                 if m.get("shadow"):
                     shadow.add_metric([route, model], float(m.get("shadow_requests", 0)))

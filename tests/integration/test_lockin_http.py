@@ -65,8 +65,12 @@ def test_after_the_best_model_degrades_the_route_finds_the_runner_up(
         gw.settle()
         route = http.get("/stats").json()["routes"]["auto"]
         decay = route["decay"]
+        metrics = http.get("/metrics").text
     # The learner saw m0 change: its posterior restarted from its answers since.
     assert route["models"]["m0"]["changes"] >= 1, route["models"]["m0"]
+    count = route["models"]["m0"]["changes"]
+    line = f'bayesgate_model_changes_total{{model="m0",route="auto"}} {count:.1f}'
+    assert line in metrics, [m for m in metrics.splitlines() if "changes" in m]
     # Requests back to back: evidence lasts 200 requests, seconds here, not the 1800 s ceiling.
     assert decay["request_rate"] > 1 and decay["half_life_requests"] == 200
     assert 0 < decay["half_life_s"] < 1800

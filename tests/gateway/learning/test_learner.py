@@ -188,6 +188,36 @@ async def test_a_model_that_changes_restarts_from_its_answers_since(
     assert stats.counters("solo", "c").changes == 1
 
 
+async def test_only_answers_that_count_in_full_can_show_a_change() -> None:
+    # A reset drops all of a model's evidence: direct requests (bounded weight), explicit
+    # feedback and a caller past its share must not be able to trigger one.
+    learner, store, stats, _ = make()
+    route = loads(CONFIG, env={}).routes["auto"]
+    for _ in range(40):
+        learner.submit(ok("auto", "a"))
+    await learner.drain()
+    for i in range(60):
+        learner.submit(measure.failed("", "a", elapsed_s=1.0, caller=f"c{i}"))  # direct
+        learner.feedback(route, "", "a", 0.0, weight=1.0)
+        await learner.drain()
+    assert not stats.learning_dropped
+    assert store.snapshot("auto")["a"].beta == pytest.approx(1 + 40 * 0.015 + 60 * 1.2,
+                                                             abs=1.0)  # all counted
+    assert stats.counters("auto", "a").changes == 0
+    learner, store, stats, _ = make()
+    for _ in range(40):
+        learner.submit(ok("auto", "a", caller="mallory"))  # one caller fills its share...
+    await learner.drain()
+    for _ in range(50):  # ...then its bad answers count less than one answer each
+        learner.submit(measure.failed("auto", "a", elapsed_s=1.0, caller="mallory"))
+        await learner.drain()
+    assert stats.counters("auto", "a").changes == 0
+    for _ in range(10):  # the route's own traffic that goes bad does show a change
+        learner.submit(measure.failed("auto", "a", elapsed_s=1.0))
+    await learner.drain()
+    assert stats.counters("auto", "a").changes == 1
+
+
 async def test_change_detection_can_be_turned_off() -> None:
     config = loads(CONFIG.replace("solo: {candidates: [c],",
                                   "solo: {candidates: [c], learning: {change_threshold: null},"),
