@@ -12,7 +12,7 @@ prior plus that segment.
 A healthy model drifts each sum down (its answers fit m better than m +- shift), so false
 alarms are rare: on the tuning seeds of `bayesgate simulate`, none in 20 runs of 2,000
 requests of the stationary scenario at shift 0.2 and threshold 6. A model that degrades from
-0.96 to 0.39 (the lock-in scenarios) sets it off within about 8 of its answers.
+0.96 to 0.39 (the lock-in scenarios) sets it off within about 10 of its answers.
 """
 
 from __future__ import annotations
