@@ -9,6 +9,8 @@ What may move a route, and how far: an answer the route's policy chose counts in
 answer to a request that named the model counts at the route's `direct_weight`; an answer
 invalid only because the client's own output budget cut it short counts not at all; and one
 caller's answers are held to a share of a model's evidence per window (`CallerShare`).
+An answer that counts in full is also watched for a change in its model (`_changed`), which
+restarts the model's posterior from its answers since.
 """
 
 from __future__ import annotations
