@@ -1,6 +1,7 @@
 """The lock-in report: many seeded runs of the scenarios built to trap a policy (world.LOCKIN)
 at several request rates, with the whole distribution of how long each policy took to bring
-the new best model to 80% of its choices, not only the mean.
+the new best model to 80% of its choices, not only the mean. Besides the policies, an agent
+told the request of each change (ToldOfChange) shows how much of the bound the answers allow.
 
 Per scenario, rate and policy, over the seeds:
     missed     share of runs that took more than BOUND requests after the best model degraded
@@ -18,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from policies.evaluation.agents import ORACLE, ORACLES, OURS, Maker
-from policies.evaluation.bandits import LEARNING, SEED
+from policies.evaluation.agents import ORACLE, ORACLES, OURS, Maker, Request
+from policies.evaluation.bandits import LEARNING, SEED, Learning, Tally
 from policies.evaluation.ours import Bayesgate
 from policies.evaluation.replay import run
 from policies.evaluation.world import LOCKIN, RATES, Route, scenario
@@ -29,12 +30,42 @@ REQUESTS = 1200  # per run: the change at 400, the recovery at 800
 # The policy before the lock-in fix: time decay only (120 s), flat priors, exploration 0.3.
 TODAY = f"{OURS} time decay only"
 DISCOUNTED = "discounted TS 0.99"
+EXPLORE = 15  # answers of each model the agent told of the change collects before it commits
+TOLD = f"told of the change, {EXPLORE} each"
+# The requests at which the truth changes (the same in every lock-in scenario).
+EVENTS = tuple(int(p.start * REQUESTS) for p in scenario(LOCKIN[0]) if p.event)
+
+
+class ToldOfChange(Learning):
+    """No gateway can run this: it is told the request at which the truth changes, forgets
+    everything there, asks every model EXPLORE times in turn, then serves the best mean. How
+    often it misses the bound shows how much of it the answers themselves allow: what 150
+    requests can tell apart, not what a policy failed to see."""
+
+    def __init__(self, route: Route, at: Sequence[int] = EVENTS) -> None:
+        super().__init__(route)
+        self.at = frozenset(at)
+        self.tallies: dict[str, Tally] = {}
+
+    def scores(self, req: Request, rng: np.random.Generator) -> dict[str, float]:
+        if req.index in self.at or not self.tallies:
+            self.tallies = {n: Tally() for n in req.prices}
+        counts = {n: self.tallies[n].n for n in req.prices}
+        if min(counts.values()) < EXPLORE:  # the least asked first
+            return {n: -c for n, c in counts.items()}
+        return {n: self.tallies[n].mean for n in req.prices}
+
+    def learn(self, model: str, r: float) -> None:
+        self.tallies[model].add(r)
+
+
 MAKERS: dict[str, Maker] = {
     OURS: lambda route: Bayesgate(route),
     TODAY: lambda route: Bayesgate(route, today=True),
     SEED: LEARNING[SEED],
     DISCOUNTED: LEARNING[DISCOUNTED],
     "epsilon-greedy 0.1": LEARNING["epsilon-greedy 0.1"],
+    TOLD: ToldOfChange,
     ORACLE: ORACLES[ORACLE],
 }
 POLICIES = tuple(MAKERS)
