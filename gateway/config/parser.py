@@ -286,7 +286,7 @@ class _Parser:
             f["classes"] = self.classes(f["classes"], f"{path}.classes")
         f["learning"] = LearningConfig(**self.fields(f.get("learning"), f"{path}.learning", {
             "class_prior_strength": number(0), "direct_weight": number(0, 1),
-            "caller_share": number(0, 1, strict_lo=True),
+            "caller_share": number(0, 1, strict_lo=True), "caller_answers": number(1),
             "caller_window_s": number(0, strict_lo=True),
             "feedback_weight": number(0, 100), "feedback_window_s": number(0, strict_lo=True),
             "change_shift": number(0, 0.5, strict_lo=True),

@@ -178,10 +178,11 @@ class LearningConfig:
     # Weight of an answer to a request that named the model (not the route) on the routes that
     # list the model: the client chose the model, not the policy.
     direct_weight: float = 0.2
-    # One caller may add at most caller_share x max_strength answers' worth of evidence to one
-    # model on the route per caller_window_s (more when other callers add more), so no single
-    # client can flip a route on its own.
+    # One caller may add to one model on the route, per caller_window_s, at most caller_answers
+    # answers' worth of evidence or caller_share of all that callers added, whichever is more,
+    # so no single client can flip a route on its own.
     caller_share: float = 0.5
+    caller_answers: float = 25.0
     caller_window_s: float = 60.0
     # POST /v1/feedback: a score counts as this many answers, within this long of the decision.
     feedback_weight: float = 1.0

@@ -30,7 +30,7 @@ from gateway.routing.context import Classifier
 from gateway.routing.costs import CostModel
 from gateway.routing.objective import Objectives
 from gateway.store import Store, Update, cell, scopes
-from policies import change, defaults
+from policies import change
 from policies.reward import reward
 
 log = logging.getLogger("bayesgate.learning")
@@ -254,10 +254,11 @@ class Learner:
 
 class CallerShare:
     """No single caller moves a route on its own: within each `caller_window_s`, the answers
-    of one caller may add to one model's evidence on a route at most `caller_share` of
-    max(the route's max_strength, everything added in the window). A lone caller is thus held
-    to caller_share x max_strength answers per window; callers that share a route each keep
-    their share of the traffic. Shadow copies (caller None) are the gateway's own."""
+    of one caller may add to one model's evidence on a route at most `caller_answers`, or
+    `caller_share` of everything callers added in the window, whichever is more. A lone caller
+    is thus held to caller_answers per window (caller_share 1 lifts the bound); callers that
+    share a route each keep their share of the traffic. Shadow copies (caller None) are the
+    gateway's own."""
 
     def __init__(self) -> None:
         # (route, model) -> [window start, weight added, {caller: weight added}]
@@ -275,8 +276,7 @@ class CallerShare:
             window = self._windows[key] = (now, [0.0], {})
         _, total, callers = window
         mine = callers.get(caller, 0.0)
-        strength = route.max_strength or defaults.MAX_STRENGTH
-        room = settings.caller_share * max(strength, total[0] + weight) - mine
+        room = max(settings.caller_answers, settings.caller_share * (total[0] + weight)) - mine
         taken = min(weight, room) if room > 0 else 0.0
         if taken > 0:
             callers[caller] = mine + taken

@@ -87,6 +87,8 @@ def test_the_shipped_config_is_valid() -> None:
      "providers.sim.native[1]: expected one of responses, messages, got 'chat'"),
     (BASE.replace("[a, b]}", "[a, b], learning: {change_threshold: 0}}"),
      "routes.auto.learning.change_threshold: must be greater than 0, got 0"),
+    (BASE.replace("[a, b]}", "[a, b], learning: {caller_answers: 0.5}}"),
+     "routes.auto.learning.caller_answers: must be at least 1, got 0.5"),
     (BASE.replace("[a, b]}", "[a, b], learning: {change_shift: 0.7}}"),
      "routes.auto.learning.change_shift: must be at most 0.5, got 0.7"),
 ])

@@ -33,8 +33,8 @@ NOW = 1000.0
 MESSAGES = [{"role": "user", "content": "hi"}]
 
 
-def make(max_queue: int = 100) -> tuple[Learner, MemoryStore, Stats, Metrics]:
-    config = loads(CONFIG, env={})
+def make(max_queue: int = 100, text: str = CONFIG) -> tuple[Learner, MemoryStore, Stats, Metrics]:
+    config = loads(text, env={})
     store = MemoryStore(clock=lambda: NOW)
     stats, metrics = Stats(), Metrics()
     learner = Learner(config, store, Beliefs(config, store), CostModel(config.models, {}), stats,
@@ -106,8 +106,7 @@ async def test_an_answer_cut_short_by_the_clients_own_budget_moves_nothing() -> 
 async def test_one_caller_cannot_move_a_model_past_its_share_in_a_window() -> None:
     learner, store, _, _ = make()
     route = loads(CONFIG, env={}).routes["auto"]
-    strength = 50.0  # decay is off in CONFIG, so the default max strength bounds the share
-    cap = route.learning.caller_share * strength
+    cap = route.learning.caller_answers
     for _ in range(100):
         learner.submit(measure.failed("auto", "a", elapsed_s=1.0, caller="mallory"))
     await learner.drain()
@@ -127,6 +126,17 @@ async def test_one_caller_cannot_move_a_model_past_its_share_in_a_window() -> No
     added = store.snapshot("auto")["a"].beta - 1.0
     # mallory ends with half of what the callers added (the copies are no caller's)
     assert added == pytest.approx(10 + 2 * 200, abs=1.5)
+
+
+async def test_a_lone_callers_bound_is_its_own_setting_not_the_routes_cap() -> None:
+    text = CONFIG.replace("decay: {half_life_s: null}}\n  side",
+                          "decay: {max_strength: 400}, learning: {caller_answers: 8}}\n  side")
+    learner, store, _, _ = make(text=text)
+    assert loads(text, env={}).routes["auto"].max_strength == 400
+    for _ in range(50):
+        learner.submit(measure.failed("auto", "a", elapsed_s=1.0, caller="mallory"))
+    await learner.drain()
+    assert store.snapshot("auto")["a"].beta == pytest.approx(1.0 + 8, abs=0.01)
 
 
 async def test_a_full_queue_drops_and_counts() -> None:
