@@ -15,13 +15,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from policies.evaluation.agents import ORACLE, ORACLES, OURS, Maker, Request
 from policies.evaluation.bandits import LEARNING, SEED, Learning, Tally
-from policies.evaluation.ours import Bayesgate
+from policies.evaluation.ours import TODAY_MAX_STRENGTH, Bayesgate
 from policies.evaluation.replay import run
 from policies.evaluation.world import LOCKIN, RATES, Route, scenario
 
@@ -61,7 +61,7 @@ class ToldOfChange(Learning):
 
 MAKERS: dict[str, Maker] = {
     OURS: lambda route: Bayesgate(route),
-    TODAY: lambda route: Bayesgate(route, today=True),
+    TODAY: lambda route: Bayesgate(replace(route, max_strength=TODAY_MAX_STRENGTH), today=True),
     SEED: LEARNING[SEED],
     DISCOUNTED: LEARNING[DISCOUNTED],
     "epsilon-greedy 0.1": LEARNING["epsilon-greedy 0.1"],

@@ -32,9 +32,10 @@ from policies.thompson import Arm, ThompsonSampling
 from policies.traffic import RequestRate, effective_half_life
 
 # The policy before the lock-in fix: evidence decays by time only (120 s) toward the models'
-# own priors, draws with 30% of the variance.
+# own priors, at most 50 answers of it, draws with 30% of the variance.
 TODAY_HALF_LIFE_S = 120.0
 TODAY_EXPLORATION = 0.3
+TODAY_MAX_STRENGTH = 50.0
 
 
 @dataclass(slots=True)

@@ -135,7 +135,7 @@ def test_decay_off_and_on() -> None:
     assert off.routes["auto"].max_strength is None  # no decay, no cap: every answer counts
     default = loads(BASE, env={}).routes["auto"]
     assert (default.half_life_s, default.half_life_requests, default.max_strength) == (
-        1800.0, 200.0, 50.0)
+        1800.0, 200.0, 100.0)
     on = loads(BASE.replace("[a, b]}", "[a, b], decay: {half_life_s: 60}}"), env={})
     assert on.routes["auto"].half_life_s == 60
 
