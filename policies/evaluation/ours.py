@@ -15,6 +15,7 @@ from policies import breaker, change, defaults
 from policies.cost import TokenMeter, request_cost
 from policies.evaluation.agents import Observation, Request
 from policies.evaluation.world import Route
+from policies.latency import LatencyTrend, added
 from policies.objective import LatencyGuard, Ledger, Objective, Pacer, cost_terms
 from policies.posterior import (
     Posterior,
@@ -43,6 +44,7 @@ class Bayesgate:
     route: Route
     classes: bool = True  # judge each request by its class (the gateway's contextual routing)
     today: bool = False  # the policy before lock-in was fixed
+    latency_trend: bool = True  # follow latency faster than the posterior (policies.latency)
     posts: dict[str, Posterior] = field(default_factory=dict)
     priors: dict[str, Prior] = field(default_factory=dict)
     breakers: dict[str, breaker.BreakerState] = field(default_factory=dict)
@@ -57,6 +59,7 @@ class Bayesgate:
     policy: ThompsonSampling | None = None
     pacer: Pacer | None = None  # the route's budget, paced as the gateway paces it
     guard: LatencyGuard | None = None  # the route's latency objective
+    trend: LatencyTrend | None = None  # the route's latency trend
     ledger: Ledger = field(default_factory=Ledger)  # what the route spent, per period
 
     def __post_init__(self) -> None:
@@ -65,6 +68,8 @@ class Bayesgate:
             self.pacer = Pacer(objective.budget)
         if objective.latency_p95_ms is not None:
             self.guard = LatencyGuard(objective.latency_p95_ms)
+        if self.latency_trend and not self.today:
+            self.trend = LatencyTrend(self.route.reward)
 
     @property
     def objective(self) -> Objective:
@@ -127,13 +132,14 @@ class Bayesgate:
 
     def cost_terms(self, usd: dict[str, float], now: float) -> dict[str, float]:
         """As the gateway's routing.objective gives them: the route's scale, its budget
-        multiplier and its latency penalties."""
+        multiplier, its latency penalties and its latency trend."""
         mu = 0.0
         if self.pacer is not None:
             spent = self.ledger.spent("", period_s=self.pacer.budget.period_s, now=now)
             mu = self.pacer.update(spent, now, min(usd.values(), default=0.0))
-        return cost_terms(self.objective, usd, mu=mu,
-                          penalties=self.guard.penalties() if self.guard else None)
+        return cost_terms(self.objective, usd, mu=mu, penalties=added(
+            self.guard.penalties() if self.guard else None,
+            self.trend.penalties() if self.trend else None))
 
     def _cell(self, kind: str, name: str, now: float, half: float | None) -> Posterior | None:
         own = self.cells.get((kind, name))
@@ -194,5 +200,8 @@ class Bayesgate:
         """What the budget and the latency objective learn from an attempt."""
         if self.pacer is not None:
             self.ledger.add("", obs.usd, period_s=self.pacer.budget.period_s, now=now)
-        if self.guard is not None and obs.ok and obs.valid:
-            self.guard.observe(obs.model, obs.latency_ms)
+        if obs.ok and obs.valid:
+            if self.guard is not None:
+                self.guard.observe(obs.model, obs.latency_ms)
+            if self.trend is not None:
+                self.trend.observe(obs.model, obs.latency_ms)

@@ -36,6 +36,7 @@ routes:
   budget: {candidates: [dear, cheap], classes: false, cost_weight: 0,
            objective: {budget: {usd: 0.5, per: hour}}}
   old: {candidates: [dear, cheap], cost_weight: 0.2}
+  even: {candidates: [dear, cheap], classes: false, cost_weight: 0}
 """
 
 
@@ -77,6 +78,8 @@ def _router(store: MemoryStore, clock: Clock) -> tuple[Router, Objectives]:
                     availability=Availability(store, clock=clock), store=store,
                     rng=np.random.default_rng(3), clock=clock, objectives=objectives)
     for _ in range(100):  # dear is the better model: 0.95 against 0.85
+        store.record(Update.observation("even", "dear", 0.9, prior=Prior(), half_life_s=None))
+        store.record(Update.observation("even", "cheap", 0.9, prior=Prior(), half_life_s=None))
         for route in ("valued", "stingy", "budget"):
             store.record(Update.observation(route, "dear", 0.95, prior=Prior(),
                                             half_life_s=None))
@@ -114,6 +117,35 @@ def test_a_spent_budget_sends_the_route_to_its_cheapest_candidate() -> None:
     assert _firsts(router, "budget")["dear"] > 150
     objectives.spent("old", 10.0)  # no budget on that route: nothing kept
     assert store.spent("old", period_s=3600, now=clock()) == 0.0
+
+
+def test_a_model_slower_lately_than_its_posterior_knows_loses_its_share() -> None:
+    """Equal posteriors; dear's answers go from 1 s to 3 s. Its posterior has not moved (the
+    learner is not run here), the latency trend has: cheap serves."""
+    clock = Clock(1_800_000_000.0)
+    router, objectives = _router(MemoryStore(clock=clock), clock)
+    for _ in range(200):
+        objectives.answered("even", "dear", 1000)
+        objectives.answered("even", "cheap", 1000)
+    even = _firsts(router, "even")
+    assert 60 < even["dear"] < 140  # a coin toss while both are steady
+    for _ in range(40):
+        objectives.answered("even", "dear", 3000)
+        objectives.answered("even", "cheap", 1000)
+    assert _firsts(router, "even")["cheap"] > 180
+    trend = objectives.status(loads(CONFIG, env={}).routes["even"])["latency_trend"]
+    assert list(trend) == ["dear"] and trend["dear"] > 0.04  # in reward units
+    # A reload keeps what the trend knows where the route's reward is unchanged.
+    config = loads(CONFIG, env={})
+    again = Objectives(config, MemoryStore(clock=clock), clock=clock, previous=objectives)
+    usd = {"dear": 0.0, "cheap": 0.0}
+    kept = again.terms(config.routes["even"], usd, now=clock())
+    assert kept["dear"] > 0.04 and kept["cheap"] == 0.0
+    changed = loads(CONFIG.replace("cost_weight: 0}\n", "cost_weight: 0, reward: "
+                                   "{latency_weight: 0.4}}\n"), env={})
+    assert changed.routes["even"].reward != config.routes["even"].reward
+    fresh = Objectives(changed, MemoryStore(clock=clock), clock=clock, previous=objectives)
+    assert fresh.terms(changed.routes["even"], usd, now=clock()) == {"dear": 0.0, "cheap": 0.0}
 
 
 @pytest.fixture
